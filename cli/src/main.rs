@@ -1,0 +1,87 @@
+//! `botgate`: debug platform callbacks from the command line, and (with the gateway) run
+//! botgate locally.
+
+mod cipher;
+mod event;
+mod input;
+mod sign;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Why was this callback refused? (REQ.json: {\"method\",\"query\",\"headers\",\"body\"})
+  botgate verify --platform feishu --credentials creds.json --request req.json
+
+  # Check a request captured earlier, with the clock set to when it was sent
+  botgate verify --platform wecom --credentials creds.json --request req.json --now 1795440463 --json
+
+  # The signature for a custom group bot webhook
+  botgate sign --platform dingtalk --secret SEC... --json
+
+  # Decrypt an `encrypt` / `Encrypt` value
+  botgate decrypt --platform wechat --credentials creds.json 'G19SxUo0leW2...'
+
+  # A signed, encrypted sample callback, as a curl command for a running gateway
+  botgate event --platform feishu --credentials creds.json --type message --text hello --format curl
+
+Credentials files hold the bot's keys under the platform's names, for example
+  feishu:   {\"app_id\", \"encrypt_key\", \"verification_token\"}
+  wechat:   {\"token\", \"encoding_aes_key\", \"app_id\"}
+  wecom:    {\"token\", \"encoding_aes_key\", \"corp_id\"}
+  dingtalk: {\"token\", \"aes_key\", \"app_key\", \"app_secret\"}
+The test vectors file (with a \"platforms\" list) is accepted too.
+
+Exit status: 0 accepted / done, 1 rejected, 2 usage or input error.";
+
+/// botgate: chat bots and ops notifications for Feishu/Lark, DingTalk, WeChat and WeCom.
+#[derive(Parser, Debug)]
+#[command(name = "botgate", version, about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Verify a callback request exactly as the gateway would, and say which check failed.
+    Verify(verify::Args),
+    /// Compute a custom group bot signature (Feishu: body `sign`; DingTalk: query `sign`).
+    Sign(sign::Args),
+    /// Encrypt a payload with the platform's cipher.
+    Encrypt(cipher::EncryptArgs),
+    /// Decrypt a payload with the platform's cipher.
+    Decrypt(cipher::DecryptArgs),
+    /// Generate a signed (and, where configured, encrypted) sample callback.
+    Event(event::Args),
+}
+
+/// A command's result: success, a rejection (exit 1), or a usage/input error (exit 2).
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 1.
+    Rejected,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Verify(a) => verify::run(a),
+        Command::Sign(a) => sign::run(a),
+        Command::Encrypt(a) => cipher::encrypt(a),
+        Command::Decrypt(a) => cipher::decrypt(a),
+        Command::Event(a) => event::run(a),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Rejected) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("botgate: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! The normalized event: one shape for every platform's callback, with the raw decrypted
+//! payload kept beside it.
+//!
+//! NB: when a variant is added to [`EventKind`] or [`MessageType`], update the platform
+//! modules that produce it (`platform/*.rs`), `EventKind::as_str`, and the rule matcher.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The chat platforms botgate speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    /// Feishu / Lark open platform.
+    Feishu,
+    /// DingTalk open platform.
+    Dingtalk,
+    /// WeChat Official Account (公众号).
+    Wechat,
+    /// WeCom (企业微信) self-built application.
+    Wecom,
+}
+
+impl Platform {
+    /// Every platform, in a stable order.
+    pub const ALL: [Platform; 4] = [Self::Feishu, Self::Dingtalk, Self::Wechat, Self::Wecom];
+
+    /// The lower-case name used in routes, configuration and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Feishu => "feishu",
+            Self::Dingtalk => "dingtalk",
+            Self::Wechat => "wechat",
+            Self::Wecom => "wecom",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown platform name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown platform {0:?} (expected feishu, lark, dingtalk, wechat or wecom)")]
+pub struct UnknownPlatform(pub String);
+
+impl FromStr for Platform {
+    type Err = UnknownPlatform;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "feishu" | "lark" => Ok(Self::Feishu),
+            "dingtalk" | "ding" => Ok(Self::Dingtalk),
+            "wechat" | "weixin" | "mp" => Ok(Self::Wechat),
+            "wecom" | "wework" | "qywx" => Ok(Self::Wecom),
+            _ => Err(UnknownPlatform(s.to_owned())),
+        }
+    }
+}
+
+/// What an event is, across platforms. Anything botgate does not model is `Unknown`; the
+/// platform's own name for it stays in [`Event::event_type`] and the payload in [`Event::raw`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A message from a user or a chat.
+    Message,
+    /// A click on an interactive card (Feishu `card.action.trigger`, WeCom template cards).
+    CardAction,
+    /// A user followed the account or added the app (WeChat/WeCom `subscribe`).
+    Subscribe,
+    /// A user unfollowed (WeChat/WeCom `unsubscribe`).
+    Unsubscribe,
+    /// A click on a custom menu item (WeChat/WeCom `CLICK`).
+    MenuClick,
+    /// Any other event: kept raw, routed by `event_type`.
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl EventKind {
+    /// The snake_case name used in rules and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::CardAction => "card_action",
+            Self::Subscribe => "subscribe",
+            Self::Unsubscribe => "unsubscribe",
+            Self::MenuClick => "menu_click",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// The kind of a message's content. Types botgate does not model are `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MessageType {
+    /// Plain text.
+    Text,
+    /// Rich text (Feishu `post`, DingTalk `richText`).
+    RichText,
+    /// An image.
+    Image,
+    /// A voice message or audio file.
+    Voice,
+    /// A video (including WeChat `shortvideo`).
+    Video,
+    /// A file.
+    File,
+    /// A location.
+    Location,
+    /// A shared link.
+    Link,
+    /// A sticker or emoticon.
+    Sticker,
+    /// Any other content type: see the raw payload.
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl MessageType {
+    /// Maps a platform's message type name (`text`, `post`, `shortvideo`, ...) to a kind.
+    pub fn from_platform(name: &str) -> Self {
+        match name {
+            "text" => Self::Text,
+            "post" | "richText" | "rich_text" | "markdown" => Self::RichText,
+            "image" | "picture" => Self::Image,
+            "voice" | "audio" => Self::Voice,
+            "video" | "shortvideo" | "media" => Self::Video,
+            "file" => Self::File,
+            "location" => Self::Location,
+            "link" | "share_chat" => Self::Link,
+            "sticker" | "emotion" => Self::Sticker,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// What the dispatcher needs to answer this event on the platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyContext {
+    /// Feishu: the message id to reply to (`message_id` or the card's `open_message_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// WeChat/WeCom: the user's openid or userid (`FromUserName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_id: Option<String>,
+    /// WeChat/WeCom: the account the message was sent to (`ToUserName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_user: Option<String>,
+    /// WeCom: the application's `AgentID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// DingTalk chat bot: the conversation's `sessionWebhook`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_webhook: Option<String>,
+    /// DingTalk chat bot: when `session_webhook` expires, in Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_webhook_expires_ms: Option<i64>,
+    /// Feishu: the app id; DingTalk: the robot code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// Feishu: the tenant key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_key: Option<String>,
+}
+
+/// A verified, decrypted and normalized platform callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The platform it came from.
+    pub platform: Platform,
+    /// The platform's deduplication key: Feishu `header.event_id`/`uuid`; WeChat/WeCom `MsgId`,
+    /// or `FromUserName:CreateTime:Event` for events; DingTalk `msgId`, the event id, or a
+    /// digest of the decrypted payload when the event carries none.
+    pub event_id: String,
+    /// The platform's own name for the event (`im.message.receive_v1`, `text`, `subscribe`,
+    /// `robot_message`, `chat_update_title`, ...).
+    pub event_type: String,
+    /// The normalized kind.
+    pub kind: EventKind,
+    /// When the platform created the event, in Unix milliseconds, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<i64>,
+    /// The chat or conversation id (Feishu `chat_id`, DingTalk `conversationId`; WeChat and
+    /// WeCom have one conversation per user, so it is the user's id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    /// `p2p` or `group` when the platform says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_type: Option<String>,
+    /// The sender's id (Feishu `open_id`, DingTalk `senderStaffId`, WeChat openid, WeCom userid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_id: Option<String>,
+    /// For messages: the content type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<MessageType>,
+    /// For messages: the text (for rich text, its plain text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A key the event carries: WeChat/WeCom `EventKey`, Feishu card `action.value` as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// What is needed to reply.
+    #[serde(default)]
+    pub reply: ReplyContext,
+    /// The decrypted payload exactly as the platform sent it (JSON or XML text).
+    pub raw: String,
+}
+
+impl Event {
+    /// A new event with the required fields; everything else empty.
+    pub fn new(platform: Platform, event_id: String, event_type: String, kind: EventKind, raw: String) -> Self {
+        Self {
+            platform,
+            event_id,
+            event_type,
+            kind,
+            time_ms: None,
+            chat_id: None,
+            chat_type: None,
+            sender_id: None,
+            message_type: None,
+            text: None,
+            key: None,
+            reply: ReplyContext::default(),
+            raw,
+        }
+    }
+
+    /// The conversation this event belongs to, for ordering: the chat, else the sender,
+    /// else the event itself.
+    pub fn conversation(&self) -> &str {
+        self.chat_id
+            .as_deref()
+            .or(self.sender_id.as_deref())
+            .unwrap_or(&self.event_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_kinds_deserialize_to_unknown() {
+        let k: EventKind = serde_json::from_str("\"something_new\"").unwrap();
+        assert_eq!(k, EventKind::Unknown);
+        let m: MessageType = serde_json::from_str("\"hologram\"").unwrap();
+        assert_eq!(m, MessageType::Unknown);
+        assert_eq!(MessageType::from_platform("hologram"), MessageType::Unknown);
+    }
+
+    #[test]
+    fn platform_names() {
+        for p in Platform::ALL {
+            assert_eq!(p.as_str().parse::<Platform>(), Ok(p));
+        }
+        assert_eq!("lark".parse::<Platform>(), Ok(Platform::Feishu));
+        assert!("slack".parse::<Platform>().is_err());
+    }
+}

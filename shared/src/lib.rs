@@ -1,0 +1,18 @@
+//! botgate's platform layer: verify, decrypt, parse and normalize callbacks from
+//! Feishu/Lark, DingTalk, WeChat Official Accounts and WeCom; sign and render what goes back.
+//!
+//! Start at [`inbound::Verifier`]: build one per bot from its credentials, then call
+//! [`inbound::Verifier::verify`] with each request and the current time.
+
+pub mod crypto;
+pub mod event;
+pub mod inbound;
+pub mod message;
+pub mod platform;
+pub mod sample;
+pub mod secret;
+pub mod xml;
+
+pub use event::{Event, EventKind, MessageType, Platform};
+pub use inbound::{Accepted, Options, OwnedRequest, Rejection, Request, Response, Verifier};
+pub use message::Message;

@@ -1,0 +1,447 @@
+//! WeChat Official Account (公众号): URL verification, plain and safe (AES) mode callbacks,
+//! passive replies (plain and encrypted), and customer-service message rendering.
+//!
+//! The XML normalization here is shared with WeCom, which uses the same message format.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::crypto::{self, wxbiz::WxCipher};
+use crate::event::{Event, EventKind, MessageType, Platform};
+use crate::inbound::{
+    Accepted, CredentialsError, Options, OwnedRequest, Rejection, Request, Response, SampleKind, check_method,
+    check_timestamp,
+};
+use crate::message::Message;
+use crate::secret::Secret;
+use crate::xml::{self, XmlFields, XmlValue};
+
+/// Default timestamp window: 5 minutes. WeChat retries three times within about 15 s and
+/// documents no window; five minutes leaves room for clock skew and nothing for replays.
+pub const DEFAULT_WINDOW_SECS: u64 = 300;
+
+/// An Official Account's credentials, named as in the vectors.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Credentials {
+    /// Token (the one set in the callback configuration).
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// EncodingAESKey (43 characters): needed for safe (AES) mode.
+    #[serde(default)]
+    pub encoding_aes_key: Option<Secret>,
+    /// AppID: the receive id in safe mode.
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// AppSecret (for the access token API).
+    #[serde(default)]
+    pub app_secret: Option<Secret>,
+}
+
+/// An Official Account's prepared verifier.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    token: Secret,
+    cipher: Option<WxCipher>,
+    app_id: String,
+}
+
+/// Builds the cipher from an optional EncodingAESKey, naming the field on error.
+pub(crate) fn build_cipher(key: Option<&Secret>) -> Result<Option<WxCipher>, CredentialsError> {
+    key.filter(|k| !k.is_blank())
+        .map(|k| {
+            WxCipher::from_encoding_aes_key(k.expose()).map_err(|e| CredentialsError::Invalid {
+                field: "encoding_aes_key",
+                why: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+/// The token, required and non-empty.
+pub(crate) fn require_token(token: Option<Secret>) -> Result<Secret, CredentialsError> {
+    token
+        .filter(|t| !t.is_blank())
+        .ok_or(CredentialsError::Missing("token"))
+}
+
+impl Verifier {
+    /// Prepares a verifier: `token` always; `encoding_aes_key` and `app_id` for safe mode.
+    pub fn new(creds: Credentials) -> Result<Self, CredentialsError> {
+        let token = require_token(creds.token)?;
+        let cipher = build_cipher(creds.encoding_aes_key.as_ref())?;
+        let app_id = creds.app_id.unwrap_or_default();
+        if cipher.is_some() && app_id.is_empty() {
+            return Err(CredentialsError::Missing("app_id"));
+        }
+        Ok(Self { token, cipher, app_id })
+    }
+
+    /// Verifies and normalizes one callback.
+    pub fn verify(&self, req: &Request<'_>, now: i64, opts: &Options) -> Result<Accepted, Rejection> {
+        check_method(req.method, &["GET", "POST"])?;
+        opts.check_size(req.body)?;
+        let q = req.query();
+        let ts = q.require("timestamp")?;
+        let nonce = q.require("nonce")?;
+        let window = opts.window(DEFAULT_WINDOW_SECS);
+        let token = self.token.expose();
+
+        if req.method.eq_ignore_ascii_case("GET") {
+            let sig = q.require("signature")?;
+            let echostr = q.require("echostr")?;
+            if !crypto::verify_sorted_sha1(sig, &mut [token, ts, nonce]) {
+                return Err(Rejection::BadSignature(
+                    "signature does not match SHA-1(sort(token, timestamp, nonce))".into(),
+                ));
+            }
+            check_timestamp(ts, now, window)?;
+            return Ok(Accepted::Verification(Response::text(echostr)));
+        }
+
+        let safe = q.get("encrypt_type").is_some_and(|t| t.eq_ignore_ascii_case("aes"));
+        let inner: Vec<u8> = if safe {
+            let cipher = self.cipher.as_ref().ok_or_else(|| {
+                Rejection::Undecryptable("safe-mode message but this bot has no encoding_aes_key".into())
+            })?;
+            let outer = xml::parse(req.body)?;
+            let encrypt = outer
+                .get("Encrypt")
+                .ok_or_else(|| Rejection::Malformed("safe-mode body without <Encrypt>".into()))?;
+            let msg_sig = q.require("msg_signature")?;
+            if !crypto::verify_sorted_sha1(msg_sig, &mut [token, ts, nonce, encrypt]) {
+                return Err(Rejection::BadSignature(
+                    "msg_signature does not match SHA-1(sort(token, timestamp, nonce, Encrypt))".into(),
+                ));
+            }
+            if let Some(sig) = q.get("signature")
+                && !crypto::verify_sorted_sha1(sig, &mut [token, ts, nonce])
+            {
+                return Err(Rejection::BadSignature(
+                    "signature does not match SHA-1(sort(token, timestamp, nonce))".into(),
+                ));
+            }
+            check_timestamp(ts, now, window)?;
+            cipher.open_for(encrypt, &self.app_id)?
+        } else {
+            let sig = q.require("signature")?;
+            if !crypto::verify_sorted_sha1(sig, &mut [token, ts, nonce]) {
+                return Err(Rejection::BadSignature(
+                    "signature does not match SHA-1(sort(token, timestamp, nonce))".into(),
+                ));
+            }
+            check_timestamp(ts, now, window)?;
+            req.body.to_vec()
+        };
+        let fields = xml::parse(&inner)?;
+        let raw = String::from_utf8(inner).map_err(|_| Rejection::Malformed("message is not UTF-8".into()))?;
+        let event = normalize_xml(Platform::Wechat, &fields, raw)?;
+        Ok(Accepted::Event {
+            event: Box::new(event),
+            response: Response::text("success"),
+        })
+    }
+}
+
+/// Normalizes a WeChat/WeCom message or event XML.
+pub(crate) fn normalize_xml(platform: Platform, f: &XmlFields, raw: String) -> Result<Event, Rejection> {
+    let msg_type = f
+        .get("MsgType")
+        .ok_or_else(|| Rejection::Malformed("message without <MsgType>".into()))?;
+    let from = f.get("FromUserName").unwrap_or_default();
+    let create = f.get("CreateTime").unwrap_or_default();
+    let mut ev = if msg_type == "event" {
+        let name = f
+            .get("Event")
+            .ok_or_else(|| Rejection::Malformed("event without <Event>".into()))?;
+        let kind = match name.to_ascii_lowercase().as_str() {
+            "subscribe" => EventKind::Subscribe,
+            "unsubscribe" => EventKind::Unsubscribe,
+            "click" => EventKind::MenuClick,
+            "template_card_event" => EventKind::CardAction,
+            _ => EventKind::Unknown,
+        };
+        let id = f
+            .get("MsgId")
+            .map_or_else(|| format!("{from}:{create}:{name}"), str::to_owned);
+        let mut ev = Event::new(platform, id, name.to_owned(), kind, raw);
+        ev.key = f.get("EventKey").filter(|k| !k.is_empty()).map(str::to_owned);
+        ev
+    } else {
+        let id = f
+            .get("MsgId")
+            .map_or_else(|| format!("{from}:{create}:{msg_type}"), str::to_owned);
+        let mut ev = Event::new(platform, id, msg_type.to_owned(), EventKind::Message, raw);
+        ev.message_type = Some(MessageType::from_platform(msg_type));
+        ev.text = match msg_type {
+            "text" => f.get("Content").map(str::to_owned),
+            "voice" => f.get("Recognition").filter(|r| !r.is_empty()).map(str::to_owned),
+            "link" => f.get("Url").map(str::to_owned),
+            _ => None,
+        };
+        ev
+    };
+    ev.time_ms = create.parse::<i64>().ok().map(|s| s.saturating_mul(1000));
+    if !from.is_empty() {
+        ev.sender_id = Some(from.to_owned());
+        ev.chat_id = Some(from.to_owned());
+        ev.chat_type = Some("p2p".into());
+        ev.reply.open_id = Some(from.to_owned());
+    }
+    ev.reply.to_user = f.get("ToUserName").map(str::to_owned);
+    ev.reply.agent_id = f.get("AgentID").map(str::to_owned);
+    Ok(ev)
+}
+
+/// A plain passive text reply: `<xml><ToUserName/><FromUserName/><CreateTime/><MsgType>text...`.
+pub fn text_reply(to_user: &str, from_user: &str, create_time: i64, content: &str) -> String {
+    let ct = create_time.to_string();
+    xml::build(&[
+        ("ToUserName", XmlValue::Text(to_user)),
+        ("FromUserName", XmlValue::Text(from_user)),
+        ("CreateTime", XmlValue::Raw(&ct)),
+        ("MsgType", XmlValue::Text("text")),
+        ("Content", XmlValue::Text(content)),
+    ])
+}
+
+/// Encrypts a passive reply for safe mode:
+/// `<xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>`.
+pub fn seal_reply(
+    cipher: &WxCipher,
+    token: &str,
+    receive_id: &str,
+    reply_xml: &str,
+    timestamp: &str,
+    nonce: &str,
+) -> String {
+    let encrypt = cipher.seal(reply_xml.as_bytes(), receive_id);
+    let sig = crypto::sorted_sha1_hex(&mut [token, timestamp, nonce, &encrypt]);
+    xml::build(&[
+        ("Encrypt", XmlValue::Text(&encrypt)),
+        ("MsgSignature", XmlValue::Text(&sig)),
+        ("TimeStamp", XmlValue::Raw(timestamp)),
+        ("Nonce", XmlValue::Text(nonce)),
+    ])
+}
+
+/// The XML body of a sample message or event from `from` to `to`.
+pub(crate) fn sample_xml(
+    kind: SampleKind,
+    to: &str,
+    from: &str,
+    now: i64,
+    text: &str,
+    agent_id: Option<&str>,
+) -> Result<String, String> {
+    let now_s = now.to_string();
+    let msg_id = u64::from_be_bytes(crypto::random_bytes::<8>()) >> 1;
+    let msg_id = msg_id.to_string();
+    let mut fields = vec![
+        ("ToUserName", XmlValue::Text(to)),
+        ("FromUserName", XmlValue::Text(from)),
+        ("CreateTime", XmlValue::Raw(&now_s)),
+    ];
+    match kind {
+        SampleKind::Message => {
+            fields.push(("MsgType", XmlValue::Text("text")));
+            fields.push(("Content", XmlValue::Text(text)));
+            fields.push(("MsgId", XmlValue::Raw(&msg_id)));
+        }
+        SampleKind::Subscribe => {
+            fields.push(("MsgType", XmlValue::Text("event")));
+            fields.push(("Event", XmlValue::Text("subscribe")));
+        }
+        SampleKind::Click => {
+            fields.push(("MsgType", XmlValue::Text("event")));
+            fields.push(("Event", XmlValue::Text("CLICK")));
+            fields.push(("EventKey", XmlValue::Text(text)));
+        }
+        other => return Err(format!("no {other:?} message for this platform")),
+    }
+    if let Some(a) = agent_id {
+        fields.push(("AgentID", XmlValue::Raw(a)));
+    }
+    Ok(xml::build(&fields))
+}
+
+fn query_string(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// A ready-to-send sample callback for these credentials: safe mode when an EncodingAESKey
+/// is set, plain mode otherwise. `now` is Unix seconds.
+pub fn sample_request(creds: &Credentials, kind: SampleKind, text: &str, now: i64) -> Result<OwnedRequest, String> {
+    let token = creds.token.as_ref().map(Secret::expose).unwrap_or("");
+    let ts = now.to_string();
+    let nonce = (u32::from_be_bytes(crypto::random_bytes::<4>()) % 1_000_000_000).to_string();
+    let sig = crypto::sorted_sha1_hex(&mut [token, &ts, &nonce]);
+    if kind == SampleKind::UrlVerification {
+        let echostr = crypto::random_nonce(20);
+        return Ok(OwnedRequest {
+            method: "GET".into(),
+            query: query_string(&[
+                ("signature", &sig),
+                ("timestamp", &ts),
+                ("nonce", &nonce),
+                ("echostr", &echostr),
+            ]),
+            headers: BTreeMap::new(),
+            body: String::new(),
+        });
+    }
+    let app_id = creds.app_id.as_deref().unwrap_or("gh_sample");
+    let openid = format!("o{}", crypto::random_nonce(27));
+    let inner = sample_xml(kind, app_id, &openid, now, text, None)?;
+    let mut headers = BTreeMap::new();
+    headers.insert("content-type".to_owned(), "text/xml".to_owned());
+    let cipher = build_cipher(creds.encoding_aes_key.as_ref()).map_err(|e| e.to_string())?;
+    let (query, body) = match cipher {
+        Some(c) => {
+            let encrypt = c.seal(inner.as_bytes(), app_id);
+            let msg_sig = crypto::sorted_sha1_hex(&mut [token, &ts, &nonce, &encrypt]);
+            let body = xml::build(&[
+                ("ToUserName", XmlValue::Text(app_id)),
+                ("Encrypt", XmlValue::Text(&encrypt)),
+            ]);
+            let q = query_string(&[
+                ("signature", &sig),
+                ("timestamp", &ts),
+                ("nonce", &nonce),
+                ("openid", &openid),
+                ("encrypt_type", "aes"),
+                ("msg_signature", &msg_sig),
+            ]);
+            (q, body)
+        }
+        None => (
+            query_string(&[
+                ("signature", &sig),
+                ("timestamp", &ts),
+                ("nonce", &nonce),
+                ("openid", &openid),
+            ]),
+            inner,
+        ),
+    };
+    Ok(OwnedRequest {
+        method: "POST".into(),
+        query,
+        headers,
+        body,
+    })
+}
+
+/// Renders a message as a customer-service message body (`msgtype` and its object; the
+/// caller adds `touser`). WeChat has no mentions, markdown or cards: markdown becomes text,
+/// a card becomes a news entry linking its first button, and news keeps its first entry
+/// (the API accepts one).
+pub fn render(msg: &Message) -> Value {
+    match msg {
+        Message::Text { text, .. } => json!({"msgtype": "text", "text": {"content": text}}),
+        Message::Markdown { title, text, .. } => {
+            let content = if title.is_empty() {
+                text.clone()
+            } else {
+                format!("{title}\n{text}")
+            };
+            json!({"msgtype": "text", "text": {"content": content}})
+        }
+        Message::Card {
+            title, text, buttons, ..
+        } => match buttons.first() {
+            Some(b) => json!({"msgtype": "news", "news": {"articles": [
+                {"title": title, "description": text, "url": b.url}]}}),
+            None => json!({"msgtype": "text", "text": {"content": format!("{title}\n{text}")}}),
+        },
+        Message::Image { key: Some(k), .. } => json!({"msgtype": "image", "image": {"media_id": k}}),
+        Message::Image { key: None, url } => {
+            json!({"msgtype": "text", "text": {"content": url.as_deref().unwrap_or_default()}})
+        }
+        Message::News { articles } => {
+            let a: Vec<Value> = articles
+                .iter()
+                .take(1)
+                .map(|a| json!({"title": a.title, "description": a.description, "url": a.url, "picurl": a.picurl}))
+                .collect();
+            json!({"msgtype": "news", "news": {"articles": a}})
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds(safe: bool) -> Credentials {
+        Credentials {
+            token: Some(Secret::new("tok")),
+            encoding_aes_key: safe.then(|| Secret::new("r+1O7blkcvjPEkajJ5S5OZax2iLZ14cCbACnCFJPLG0")),
+            app_id: Some("wx1".into()),
+            app_secret: None,
+        }
+    }
+
+    #[test]
+    fn samples_round_trip_in_both_modes() {
+        for safe in [true, false] {
+            let v = Verifier::new(creds(safe)).unwrap();
+            for kind in [
+                SampleKind::Message,
+                SampleKind::Subscribe,
+                SampleKind::Click,
+                SampleKind::UrlVerification,
+            ] {
+                let req = sample_request(&creds(safe), kind, "菜单 ]]> &", 500).unwrap();
+                let out = v.verify(&req.as_request(), 500, &Options::default()).unwrap();
+                match (kind, out) {
+                    (SampleKind::UrlVerification, Accepted::Verification(r)) => assert_eq!(r.body.len(), 20),
+                    (SampleKind::Message, Accepted::Event { event, response }) => {
+                        assert_eq!(event.text.as_deref(), Some("菜单 ]]> &"));
+                        assert_eq!(response.body, "success");
+                    }
+                    (SampleKind::Subscribe, Accepted::Event { event, .. }) => {
+                        assert_eq!(event.kind, EventKind::Subscribe);
+                        assert!(event.event_id.ends_with(":500:subscribe"));
+                    }
+                    (SampleKind::Click, Accepted::Event { event, .. }) => {
+                        assert_eq!(event.kind, EventKind::MenuClick);
+                        assert_eq!(event.key.as_deref(), Some("菜单 ]]> &"));
+                    }
+                    (k, o) => panic!("{k:?} gave {o:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_message_type_is_kept() {
+        let f = xml::parse(b"<xml><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>hologram</MsgType><MsgId>9</MsgId></xml>").unwrap();
+        let ev = normalize_xml(Platform::Wechat, &f, "raw".into()).unwrap();
+        assert_eq!(ev.message_type, Some(MessageType::Unknown));
+        assert_eq!(
+            (ev.event_id.as_str(), ev.event_type.as_str(), ev.raw.as_str()),
+            ("9", "hologram", "raw")
+        );
+        let f = xml::parse(b"<xml><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>weird_new</Event></xml>").unwrap();
+        let ev = normalize_xml(Platform::Wechat, &f, "raw".into()).unwrap();
+        assert_eq!((ev.kind, ev.event_id.as_str()), (EventKind::Unknown, "u:1:weird_new"));
+    }
+
+    #[test]
+    fn encrypted_reply_opens_and_verifies() {
+        let c = WxCipher::from_encoding_aes_key("r+1O7blkcvjPEkajJ5S5OZax2iLZ14cCbACnCFJPLG0").unwrap();
+        let reply = text_reply("user", "gh", 5, "hi");
+        let sealed = seal_reply(&c, "tok", "wx1", &reply, "5", "n");
+        let f = xml::parse(sealed.as_bytes()).unwrap();
+        let enc = f.get("Encrypt").unwrap();
+        assert!(crypto::verify_sorted_sha1(
+            f.get("MsgSignature").unwrap(),
+            &mut ["tok", "5", "n", enc]
+        ));
+        assert_eq!(c.open_for(enc, "wx1").unwrap(), reply.as_bytes());
+    }
+}
