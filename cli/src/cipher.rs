@@ -1,7 +1,6 @@
 //! `botgate encrypt` / `botgate decrypt`: the platform's cipher, for debugging.
 
 use std::io::Read;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use botgate::Platform;
@@ -14,12 +13,8 @@ use crate::{Outcome, input};
 /// Arguments of `botgate encrypt`.
 #[derive(clap::Args, Debug)]
 pub struct EncryptArgs {
-    /// feishu (or lark), dingtalk, wechat or wecom.
-    #[arg(long)]
-    platform: Platform,
-    /// The bot's credentials (JSON).
-    #[arg(long)]
-    credentials: PathBuf,
+    #[command(flatten)]
+    bot: input::BotSource,
     /// The plaintext (default: read standard input).
     text: Option<String>,
     /// Seal for this receive id instead of the one in the credentials (WXBizMsgCrypt family).
@@ -30,12 +25,8 @@ pub struct EncryptArgs {
 /// Arguments of `botgate decrypt`.
 #[derive(clap::Args, Debug)]
 pub struct DecryptArgs {
-    /// feishu (or lark), dingtalk, wechat or wecom.
-    #[arg(long)]
-    platform: Platform,
-    /// The bot's credentials (JSON).
-    #[arg(long)]
-    credentials: PathBuf,
+    #[command(flatten)]
+    bot: input::BotSource,
     /// The base64 ciphertext (default: read standard input).
     ciphertext: Option<String>,
     /// Print {"plaintext","receive_id"} as JSON.
@@ -83,9 +74,9 @@ fn arg_or_stdin(arg: Option<String>) -> Result<String> {
 
 /// Runs `botgate encrypt`.
 pub fn encrypt(args: EncryptArgs) -> Result<Outcome> {
-    let creds = input::credentials(&args.credentials, args.platform)?;
+    let (platform, creds) = args.bot.load()?;
     let text = arg_or_stdin(args.text)?;
-    let out = match keys(args.platform, &creds)? {
+    let out = match keys(platform, &creds)? {
         Keys::Feishu(k) => feishu::encrypt(&k, text.as_bytes()),
         Keys::Wx(c, id) => c.seal(text.as_bytes(), args.receive_id.as_deref().unwrap_or(&id)),
     };
@@ -95,9 +86,9 @@ pub fn encrypt(args: EncryptArgs) -> Result<Outcome> {
 
 /// Runs `botgate decrypt`.
 pub fn decrypt(args: DecryptArgs) -> Result<Outcome> {
-    let creds = input::credentials(&args.credentials, args.platform)?;
+    let (platform, creds) = args.bot.load()?;
     let ct = arg_or_stdin(args.ciphertext)?;
-    let (plain, receive_id) = match keys(args.platform, &creds)? {
+    let (plain, receive_id) = match keys(platform, &creds)? {
         Keys::Feishu(k) => (
             feishu::decrypt(&k, &ct).map_err(|e| anyhow!("cannot decrypt: {e}"))?,
             None,

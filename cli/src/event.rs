@@ -1,10 +1,9 @@
 //! `botgate event`: a signed, encrypted sample callback for a bot's credentials.
 
-use std::path::PathBuf;
-
 use anyhow::{Result, anyhow};
 use botgate::inbound::{OwnedRequest, SampleKind};
 use botgate::{Platform, sample};
+use serde_json::{Value, json};
 
 use crate::{Outcome, input};
 
@@ -13,19 +12,17 @@ use crate::{Outcome, input};
 pub enum Format {
     /// {"method","query","headers","body"}, for `botgate verify --request`.
     Request,
-    /// A curl command line for a running gateway.
+    /// A curl command line for a running gateway (`botgate serve`).
     Curl,
+    /// An API Gateway HTTP API (v2) event, for `cargo lambda invoke callback --data-file`.
+    Apigw,
 }
 
 /// Arguments of `botgate event`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// feishu (or lark), dingtalk, wechat or wecom.
-    #[arg(long)]
-    platform: Platform,
-    /// The bot's credentials (JSON).
-    #[arg(long)]
-    credentials: PathBuf,
+    #[command(flatten)]
+    bot: input::BotSource,
     /// message, url_verification, card_action (feishu), subscribe / click (wechat, wecom),
     /// event (dingtalk event subscription).
     #[arg(long = "type", value_parser = parse_kind, default_value = "message")]
@@ -39,13 +36,13 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "request")]
     format: Format,
-    /// The callback URL for --format curl.
-    #[arg(long, default_value = "http://127.0.0.1:8080/{platform}/demo")]
+    /// The gateway's base URL for --format curl.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
 }
 
 fn parse_kind(s: &str) -> Result<SampleKind, String> {
-    serde_json::from_value(serde_json::Value::String(s.replace('-', "_")))
+    serde_json::from_value(Value::String(s.replace('-', "_")))
         .map_err(|_| format!("unknown type {s:?}: message, url_verification, card_action, subscribe, click or event"))
 }
 
@@ -70,17 +67,62 @@ pub fn curl(req: &OwnedRequest, url: &str) -> String {
     out
 }
 
+/// An API Gateway HTTP API (payload format 2.0) event for `req` on `/{platform}/{bot}`.
+pub fn apigw(req: &OwnedRequest, platform: Platform, bot: &str, now: i64) -> Value {
+    let path = format!("/{platform}/{bot}");
+    let query: serde_json::Map<String, Value> = form_urlencoded::parse(req.query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    let mut headers = serde_json::Map::new();
+    headers.insert("host".into(), json!("botgate.example.com"));
+    for (k, v) in &req.headers {
+        headers.insert(k.to_ascii_lowercase(), json!(v));
+    }
+    let request_id = format!("{:x}", now.wrapping_mul(2_654_435_761));
+    let mut ev = json!({
+        "version": "2.0",
+        "routeKey": "ANY /{platform}/{bot}",
+        "rawPath": path,
+        "rawQueryString": req.query,
+        "headers": headers,
+        "pathParameters": {"platform": platform.as_str(), "bot": bot},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "botgate",
+            "domainName": "botgate.example.com",
+            "domainPrefix": "botgate",
+            "http": {"method": req.method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "203.0.113.10", "userAgent": "botgate-sample"},
+            "requestId": request_id,
+            "routeKey": "ANY /{platform}/{bot}",
+            "stage": "$default",
+            "time": "23/Nov/2026:00:00:00 +0000",
+            "timeEpoch": now * 1000
+        },
+        "isBase64Encoded": false
+    });
+    if !query.is_empty() {
+        ev["queryStringParameters"] = Value::Object(query);
+    }
+    if !req.body.is_empty() {
+        ev["body"] = json!(req.body);
+    }
+    ev
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> Result<Outcome> {
-    let creds = input::credentials(&args.credentials, args.platform)?;
+    let (platform, creds) = args.bot.load()?;
+    let bot = args.bot.bot.clone().unwrap_or_else(|| "demo".to_owned());
     let now = args.now.unwrap_or_else(input::now);
-    let req = sample::request(args.platform, &creds, args.kind, &args.text, now).map_err(|e| anyhow!(e))?;
+    let req = sample::request(platform, &creds, args.kind, &args.text, now).map_err(|e| anyhow!(e))?;
     match args.format {
         Format::Request => println!("{}", serde_json::to_string_pretty(&req)?),
-        Format::Curl => println!(
-            "{}",
-            curl(&req, &args.url.replace("{platform}", args.platform.as_str()))
-        ),
+        Format::Curl => {
+            let url = format!("{}/{platform}/{bot}", args.url.trim_end_matches('/'));
+            println!("{}", curl(&req, &url));
+        }
+        Format::Apigw => println!("{}", serde_json::to_string_pretty(&apigw(&req, platform, &bot, now))?),
     }
     Ok(Outcome::Ok)
 }

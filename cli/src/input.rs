@@ -1,10 +1,62 @@
-//! Reading the command line's input files: credentials, requests, the clock.
+//! Reading the command line's input files: credentials, configurations, requests, the clock.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use botgate::Platform;
+use botgate::config::{Config, EnvResolver};
 use serde_json::Value;
+
+/// Where a command gets a bot's credentials: a credentials file, or a bot in a configuration.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BotSource {
+    /// feishu (or lark), dingtalk, wechat or wecom (implied by --config/--bot).
+    #[arg(long)]
+    pub platform: Option<Platform>,
+    /// The bot's credentials (JSON, the vectors' field names).
+    #[arg(long, conflicts_with = "config")]
+    pub credentials: Option<PathBuf>,
+    /// A botgate configuration (YAML); use with --bot.
+    #[arg(long, requires = "bot")]
+    pub config: Option<PathBuf>,
+    /// The bot id in --config.
+    #[arg(long, requires = "config")]
+    pub bot: Option<String>,
+}
+
+impl BotSource {
+    /// The platform and the credentials object.
+    pub fn load(&self) -> Result<(Platform, Value)> {
+        match (&self.credentials, &self.config, &self.bot) {
+            (Some(path), _, _) => {
+                let Some(platform) = self.platform else {
+                    bail!("--platform is required with --credentials");
+                };
+                Ok((platform, credentials(path, platform)?))
+            }
+            (None, Some(path), Some(bot)) => {
+                let config = load_config(path)?;
+                let b = config.bots.get(bot).with_context(|| {
+                    let ids: Vec<&str> = config.bots.keys().map(String::as_str).collect();
+                    format!("{} has no bot `{bot}` (bots: {})", path.display(), ids.join(", "))
+                })?;
+                if let Some(p) = self.platform
+                    && p != b.platform
+                {
+                    bail!("bot `{bot}` is a {} bot, not {p}", b.platform);
+                }
+                Ok((b.platform, b.credentials().clone()))
+            }
+            _ => bail!("give --platform with --credentials FILE, or --config FILE with --bot ID"),
+        }
+    }
+}
+
+/// Loads a configuration, resolving `${env:...}` references.
+pub fn load_config(path: &Path) -> Result<Config> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(rt.block_on(Config::from_file(path, &EnvResolver))?)
+}
 
 /// Reads a JSON file, naming it in errors.
 pub fn read_json(path: &Path) -> Result<Value> {

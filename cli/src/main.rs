@@ -4,6 +4,7 @@
 mod cipher;
 mod event;
 mod input;
+mod serve;
 mod sign;
 mod verify;
 
@@ -13,6 +14,12 @@ use clap::{Parser, Subcommand};
 
 const EXAMPLES: &str = "\
 Examples:
+  # Run the gateway locally on the example configuration
+  botgate serve --config examples/botgate.yaml
+
+  # Send it a signed sample event
+  botgate event --config examples/botgate.yaml --bot feishu-demo --format curl | sh
+
   # Why was this callback refused? (REQ.json: {\"method\",\"query\",\"headers\",\"body\"})
   botgate verify --platform feishu --credentials creds.json --request req.json
 
@@ -57,6 +64,8 @@ enum Command {
     Decrypt(cipher::DecryptArgs),
     /// Generate a signed (and, where configured, encrypted) sample callback.
     Event(event::Args),
+    /// Run the callback gateway locally (in-memory store and queue by default).
+    Serve(serve::Args),
 }
 
 /// A command's result: success, a rejection (exit 1), or a usage/input error (exit 2).
@@ -75,6 +84,7 @@ fn main() -> ExitCode {
         Command::Encrypt(a) => cipher::encrypt(a),
         Command::Decrypt(a) => cipher::decrypt(a),
         Command::Event(a) => event::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

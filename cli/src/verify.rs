@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use botgate::Rejection;
 use botgate::inbound::{Accepted, Options, OwnedRequest, Verifier};
-use botgate::{Platform, Rejection};
 use serde_json::json;
 
 use crate::{Outcome, input};
@@ -12,12 +12,8 @@ use crate::{Outcome, input};
 /// Arguments of `botgate verify`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// feishu (or lark), dingtalk, wechat or wecom.
-    #[arg(long)]
-    platform: Platform,
-    /// The bot's credentials (JSON).
-    #[arg(long)]
-    credentials: PathBuf,
+    #[command(flatten)]
+    bot: input::BotSource,
     /// The request: {"method","query","headers","body"} (JSON).
     #[arg(long)]
     request: PathBuf,
@@ -57,9 +53,8 @@ fn hint(r: &Rejection) -> &'static str {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<Outcome> {
-    let creds = input::credentials(&args.credentials, args.platform)?;
-    let verifier = Verifier::from_credentials(args.platform, &creds)
-        .with_context(|| format!("{}: {} credentials", args.credentials.display(), args.platform))?;
+    let (platform, creds) = args.bot.load()?;
+    let verifier = Verifier::from_credentials(platform, &creds).with_context(|| format!("{platform} credentials"))?;
     let req: OwnedRequest = serde_json::from_value(input::read_json(&args.request)?)
         .with_context(|| format!("{} is not a request object", args.request.display()))?;
     let now = args.now.unwrap_or_else(input::now);
@@ -82,13 +77,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     } else {
         match &out {
             Ok(Accepted::Verification(r)) => {
-                println!("accepted: {} URL verification", args.platform);
+                println!("accepted: {} URL verification", platform);
                 println!("answer:   {} {} {}", r.status, r.content_type, r.body);
             }
             Ok(Accepted::Event { event, response }) => {
                 println!(
                     "accepted: {} event {} ({})",
-                    args.platform,
+                    platform,
                     event.event_type,
                     event.kind.as_str()
                 );

@@ -5,9 +5,9 @@
 
 use std::hint::black_box;
 
+use botgate::Platform;
 use botgate::crypto;
 use botgate::inbound::{Options, OwnedRequest, Verifier};
-use botgate::Platform;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 
@@ -45,13 +45,25 @@ fn bench(c: &mut Criterion) {
         else {
             continue;
         };
-        let Ok(platform) = platform_name.parse::<Platform>() else { continue };
-        let Ok(verifier) = Verifier::from_credentials(platform, &p["credentials"]) else { continue };
-        let Some(case) = p["cases"].as_array().and_then(|a| a.iter().find(|c| c["name"] == case_name)) else {
+        let Ok(platform) = platform_name.parse::<Platform>() else {
             continue;
         };
-        let Ok(req) = serde_json::from_value::<OwnedRequest>(case.clone()) else { continue };
-        assert!(verifier.verify(&req.as_request(), now, &opts).is_ok(), "{case_name} must be accepted");
+        let Ok(verifier) = Verifier::from_credentials(platform, &p["credentials"]) else {
+            continue;
+        };
+        let Some(case) = p["cases"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == case_name))
+        else {
+            continue;
+        };
+        let Ok(req) = serde_json::from_value::<OwnedRequest>(case.clone()) else {
+            continue;
+        };
+        assert!(
+            verifier.verify(&req.as_request(), now, &opts).is_ok(),
+            "{case_name} must be accepted"
+        );
         group.throughput(Throughput::Bytes(req.body.len() as u64));
         group.bench_function(format!("{case_name} ({} B)", req.body.len()), |b| {
             let r = req.as_request();

@@ -76,8 +76,17 @@ pub fn sorted_sha1_hex(parts: &mut [&str]) -> String {
 /// Checks a hex SHA-1 signature against the sorted-join signature of `parts`, in constant time.
 /// Upper- and lower-case hex are both accepted.
 pub fn verify_sorted_sha1(given_hex: &str, parts: &mut [&str]) -> bool {
-    let expected = sorted_sha1_hex(parts);
-    ct_eq(given_hex.to_ascii_lowercase().as_bytes(), expected.as_bytes())
+    let mut given = [0u8; 20];
+    if hex::decode_to_slice(given_hex.trim(), &mut given).is_err() {
+        return false;
+    }
+    parts.sort_unstable();
+    let mut h = Sha1::new();
+    for p in parts.iter() {
+        h.update(p.as_bytes());
+    }
+    let expected: [u8; 20] = h.finalize().into();
+    ct_eq(&given, &expected)
 }
 
 /// HMAC-SHA256 of `message` under `key`.
@@ -97,8 +106,10 @@ pub fn b64(bytes: &[u8]) -> String {
 }
 
 /// Decodes standard base64 with padding.
-pub fn b64_decode(text: &str) -> Result<Vec<u8>, CipherError> {
-    STANDARD.decode(text.trim()).map_err(|_| CipherError::Base64)
+pub fn b64_decode(text: impl AsRef<[u8]>) -> Result<Vec<u8>, CipherError> {
+    STANDARD
+        .decode(text.as_ref().trim_ascii())
+        .map_err(|_| CipherError::Base64)
 }
 
 /// AES-256-CBC decryption of whole blocks, without removing padding.

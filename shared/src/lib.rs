@@ -4,13 +4,22 @@
 //! Start at [`inbound::Verifier`]: build one per bot from its credentials, then call
 //! [`inbound::Verifier::verify`] with each request and the current time.
 
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod callback;
+pub mod clock;
+pub mod config;
 pub mod crypto;
+pub mod deps;
 pub mod event;
 pub mod inbound;
 pub mod message;
+pub mod metrics;
 pub mod platform;
+pub mod queue;
 pub mod sample;
 pub mod secret;
+pub mod store;
 pub mod xml;
 
 pub use event::{Event, EventKind, MessageType, Platform};

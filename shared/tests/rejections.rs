@@ -183,7 +183,7 @@ fn wxbiz_ciphertext_damage() {
         "undecryptable"
     );
     // bad padding: a final block whose pad byte is 33
-    let kb = crypto::b64_decode(&format!("{key}=")).unwrap();
+    let kb = crypto::b64_decode(format!("{key}=")).unwrap();
     let k: [u8; 32] = kb.try_into().unwrap();
     let mut buf = vec![33u8; 64];
     crypto::aes256_cbc_encrypt(&k, &k[..16], &mut buf).unwrap();

@@ -5,6 +5,8 @@
 //! every event must carry a valid `X-Lark-Signature`), timestamp window, decryption with
 //! PKCS#7 validated for block 16, and the verification token on every payload that carries one.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -60,17 +62,17 @@ pub fn derive_key(encrypt_key: &str) -> [u8; 32] {
 }
 
 /// Decrypts the `encrypt` field: base64, IV in the first 16 bytes, AES-256-CBC, PKCS#7/16.
-pub fn decrypt(key: &[u8; 32], encrypt_b64: &str) -> Result<Vec<u8>, CipherError> {
-    let raw = crypto::b64_decode(encrypt_b64)?;
+pub fn decrypt(key: &[u8; 32], encrypt_b64: impl AsRef<[u8]>) -> Result<Vec<u8>, CipherError> {
+    let mut raw = crypto::b64_decode(encrypt_b64)?;
     if raw.len() < 32 {
         return Err(CipherError::Length(raw.len().saturating_sub(16)));
     }
-    let (iv, body) = raw.split_at(16);
-    let mut buf = body.to_vec();
-    crypto::aes256_cbc_decrypt(key, iv, &mut buf)?;
-    let len = crypto::pkcs7_unpad(&buf, 16)?;
-    buf.truncate(len);
-    Ok(buf)
+    let (iv, body) = raw.split_at_mut(16);
+    crypto::aes256_cbc_decrypt(key, iv, body)?;
+    let len = crypto::pkcs7_unpad(body, 16)?;
+    raw.truncate(16 + len);
+    raw.drain(..16);
+    Ok(raw)
 }
 
 /// Encrypts a payload the way Feishu does (random IV first, PKCS#7/16), as base64.
@@ -103,42 +105,59 @@ pub fn webhook_sign(secret: &str, timestamp_secs: i64) -> String {
     crypto::b64(&crypto::hmac_sha256(key.as_bytes(), b""))
 }
 
+/// The `encrypt` field of the body, if it has one. Feishu sends exactly
+/// `{"encrypt":"<base64>"}`: that shape is sliced out directly, without a JSON pass over
+/// the ciphertext (base64 has no escapes, and the decoder refuses any quote or backslash);
+/// any other shape goes through the JSON parser.
+fn encrypted_field(body: &[u8]) -> Result<Option<Cow<'_, [u8]>>, Rejection> {
+    let trimmed = body.trim_ascii();
+    for prefix in [br#"{"encrypt":""#.as_slice(), br#"{"encrypt": ""#.as_slice()] {
+        if let Some(inner) = trimmed.strip_prefix(prefix).and_then(|t| t.strip_suffix(br#""}"#)) {
+            return Ok(Some(Cow::Borrowed(inner)));
+        }
+    }
+    let outer: Outer<'_> =
+        serde_json::from_slice(body).map_err(|e| Rejection::Malformed(format!("body is not a JSON object: {e}")))?;
+    Ok(outer.encrypt.map(|e| match e {
+        Cow::Borrowed(b) => Cow::Borrowed(b.as_bytes()),
+        Cow::Owned(o) => Cow::Owned(o.into_bytes()),
+    }))
+}
+
 #[derive(Deserialize)]
 struct Outer<'a> {
     #[serde(borrow, default)]
-    encrypt: Option<std::borrow::Cow<'a, str>>,
+    encrypt: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
-struct Payload {
-    #[serde(default)]
-    schema: Option<String>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
+struct Payload<'a> {
+    #[serde(default, rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
     #[serde(default)]
     challenge: Option<String>,
-    #[serde(default)]
-    token: Option<String>,
+    #[serde(default, borrow)]
+    token: Option<Cow<'a, str>>,
     #[serde(default)]
     uuid: Option<String>,
-    #[serde(default)]
-    ts: Option<String>,
-    #[serde(default)]
-    header: Option<Header>,
-    #[serde(default)]
-    event: Option<EventBody>,
+    #[serde(default, borrow)]
+    ts: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    header: Option<Header<'a>>,
+    #[serde(default, borrow)]
+    event: Option<EventBody<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct Header {
+struct Header<'a> {
     #[serde(default)]
     event_id: Option<String>,
     #[serde(default)]
     event_type: Option<String>,
-    #[serde(default)]
-    create_time: Option<String>,
-    #[serde(default)]
-    token: Option<String>,
+    #[serde(default, borrow)]
+    create_time: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    token: Option<Cow<'a, str>>,
     #[serde(default)]
     app_id: Option<String>,
     #[serde(default)]
@@ -182,7 +201,7 @@ struct CardContext {
 }
 
 #[derive(Deserialize, Default)]
-struct EventBody {
+struct EventBody<'a> {
     // schema 2.0 messages
     #[serde(default)]
     sender: Option<Sender>,
@@ -195,8 +214,8 @@ struct EventBody {
     action: Option<Value>,
     #[serde(default)]
     context: Option<CardContext>,
-    #[serde(default)]
-    token: Option<String>,
+    #[serde(default, borrow)]
+    token: Option<Cow<'a, str>>,
     // schema 1.0
     #[serde(default, rename = "type")]
     kind: Option<String>,
@@ -238,25 +257,19 @@ impl Verifier {
         opts.check_size(req.body)?;
         let signed = self.check_signature(req, now, opts.window(DEFAULT_WINDOW_SECS))?;
 
-        let outer: Outer<'_> = serde_json::from_slice(req.body)
-            .map_err(|e| Rejection::Malformed(format!("body is not a JSON object: {e}")))?;
-        let plaintext: Vec<u8>;
-        let raw: &[u8] = match (&outer.encrypt, &self.aes_key) {
-            (Some(enc), Some(key)) => {
-                plaintext = decrypt(key, enc)?;
-                &plaintext
-            }
+        let encrypt = encrypted_field(req.body)?;
+        let raw: Vec<u8> = match (&encrypt, &self.aes_key) {
+            (Some(enc), Some(key)) => decrypt(key, enc)?,
             (Some(_), None) => {
                 return Err(Rejection::Undecryptable(
                     "body is encrypted but this bot has no encrypt_key".into(),
                 ));
             }
-            (None, _) => req.body,
+            (None, _) => req.body.to_vec(),
         };
-        let payload: Payload = serde_json::from_slice(raw)
+        let raw_text = String::from_utf8(raw).map_err(|_| Rejection::Malformed("payload is not UTF-8".into()))?;
+        let payload: Payload = serde_json::from_str(&raw_text)
             .map_err(|e| Rejection::Malformed(format!("payload is not a Feishu event: {e}")))?;
-        let raw_text =
-            String::from_utf8(raw.to_vec()).map_err(|_| Rejection::Malformed("payload is not UTF-8".into()))?;
 
         if payload.kind.as_deref() == Some("url_verification") {
             self.check_token(payload.token.as_deref(), true)?;
@@ -272,7 +285,8 @@ impl Verifier {
                 "missing X-Lark-Signature headers (required for events when an encrypt_key is set)".into(),
             ));
         }
-        let event = normalize(payload, raw_text, |token| self.check_token(token, !signed))?;
+        let mut event = normalize(payload, |token| self.check_token(token, !signed))?;
+        event.raw = raw_text;
         let response = if event.kind == EventKind::CardAction {
             Response::json(
                 opts.card_answer
@@ -304,8 +318,10 @@ impl Verifier {
         let nonce = req
             .header("x-lark-request-nonce")
             .ok_or_else(|| Rejection::BadSignature("missing X-Lark-Request-Nonce".into()))?;
-        let expected = signature(ts, nonce, key.expose(), req.body);
-        if !crypto::ct_eq(sig.trim().to_ascii_lowercase().as_bytes(), expected.as_bytes()) {
+        let expected = crypto::sha256(&[ts.as_bytes(), nonce.as_bytes(), key.expose().as_bytes(), req.body]);
+        let mut given = [0u8; 32];
+        let well_formed = hex::decode_to_slice(sig.trim(), &mut given).is_ok();
+        if !well_formed || !crypto::ct_eq(&given, &expected) {
             return Err(Rejection::BadSignature(
                 "X-Lark-Signature does not match SHA-256(timestamp + nonce + encrypt_key + body)".into(),
             ));
@@ -346,9 +362,15 @@ fn parse_ms(s: Option<&str>) -> Option<i64> {
 /// The plain text of a Feishu message `content` JSON: `text` for text, the joined `text`
 /// tags of the first locale for `post`.
 fn content_text(message_type: &str, content: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct TextContent {
+        text: String,
+    }
+    if message_type == "text" {
+        return serde_json::from_str::<TextContent>(content).ok().map(|c| c.text);
+    }
     let v: Value = serde_json::from_str(content).ok()?;
     match message_type {
-        "text" => v.get("text")?.as_str().map(str::to_owned),
         "post" => {
             let post = if v.get("content").is_some() {
                 &v
@@ -377,8 +399,7 @@ fn content_text(message_type: &str, content: &str) -> Option<String> {
 }
 
 fn normalize(
-    payload: Payload,
-    raw: String,
+    payload: Payload<'_>,
     check_token: impl Fn(Option<&str>) -> Result<(), Rejection>,
 ) -> Result<Event, Rejection> {
     if let Some(header) = payload.header {
@@ -395,7 +416,7 @@ fn normalize(
             "card.action.trigger" => EventKind::CardAction,
             _ => EventKind::Unknown,
         };
-        let mut ev = Event::new(Platform::Feishu, event_id, event_type, kind, raw);
+        let mut ev = Event::new(Platform::Feishu, event_id, event_type, kind, String::new());
         ev.time_ms = parse_ms(header.create_time.as_deref());
         ev.reply.app_id = header.app_id;
         ev.reply.tenant_key = header.tenant_key;
@@ -436,7 +457,7 @@ fn normalize(
         } else {
             EventKind::Unknown
         };
-        let mut ev = Event::new(Platform::Feishu, event_id, event_type, kind, raw);
+        let mut ev = Event::new(Platform::Feishu, event_id, event_type, kind, String::new());
         ev.time_ms = parse_ms(payload.ts.as_deref().map(|t| t.split('.').next().unwrap_or(t)));
         if kind == EventKind::Message {
             ev.message_type = body.msg_type.as_deref().map(MessageType::from_platform);
@@ -448,7 +469,6 @@ fn normalize(
         }
         return Ok(ev);
     }
-    let _ = payload.schema;
     Err(Rejection::Malformed(
         "payload is neither a schema 2.0 nor a 1.0 event nor a url_verification".into(),
     ))
@@ -728,6 +748,6 @@ mod tests {
         crypto::aes256_cbc_encrypt(&key, &[0; 16], &mut buf).unwrap();
         let mut framed = vec![0u8; 16];
         framed.extend_from_slice(&buf);
-        assert_eq!(decrypt(&key, &crypto::b64(&framed)), Err(CipherError::Padding));
+        assert_eq!(decrypt(&key, crypto::b64(&framed)), Err(CipherError::Padding));
     }
 }

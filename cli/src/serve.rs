@@ -1,0 +1,180 @@
+//! `botgate serve`: the callback routes over HTTP on this machine, running the same handler
+//! as the Lambda function, with in-memory backends by default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::IntoResponse;
+use botgate::callback::{self, Deps};
+use botgate::config::{QueueKind, StoreKind};
+use botgate::inbound::Request;
+use botgate::metrics::{Discard, MetricsSink, Stdout};
+use botgate::queue::Envelope;
+use botgate::queue::memory::MemoryQueue;
+
+use crate::Outcome;
+
+/// Arguments of `botgate serve`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The configuration (YAML).
+    #[arg(long, default_value = "examples/botgate.yaml")]
+    config: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Log as JSON lines (as on Lambda) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Also print CloudWatch EMF metric lines.
+    #[arg(long)]
+    emf: bool,
+}
+
+/// The HTTP adapter: turns an axum request into the platform layer's and back.
+pub async fn handle(
+    State(deps): State<Arc<Deps>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let header_pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(hex_id, str::to_owned);
+    let req = Request {
+        method: method.as_str(),
+        query: uri.query().unwrap_or(""),
+        headers: header_pairs,
+        body: &body,
+    };
+    let r = callback::handle(&deps, uri.path(), &req, &request_id).await;
+    let status = axum::http::StatusCode::from_u16(r.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(axum::http::header::CONTENT_TYPE, r.content_type)], r.body)
+}
+
+fn hex_id() -> String {
+    botgate::crypto::random_nonce(16)
+}
+
+/// The router serving every callback route.
+pub fn router(deps: Arc<Deps>, body_limit: usize) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(handle)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(deps)
+}
+
+/// Prints what the in-memory queue receives (the dispatcher arrives with its own issue).
+async fn print_queue(queue: Arc<MemoryQueue>) {
+    loop {
+        queue.wait().await;
+        for msg in queue.drain() {
+            match serde_json::from_str::<Envelope>(&msg.body) {
+                Ok(env) => tracing::info!(
+                    bot = %env.bot, platform = %env.event.platform, event_id = %env.event.event_id,
+                    event_type = %env.event.event_type, text = env.event.text.as_deref().unwrap_or(""),
+                    "queued"
+                ),
+                Err(e) => tracing::warn!(error = %e, "queued message is not an envelope"),
+            }
+        }
+    }
+}
+
+/// Runs the command until Ctrl-C.
+pub fn run(args: Args) -> Result<Outcome> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if args.json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(false)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .init();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> Result<Outcome> {
+    #[cfg(feature = "aws")]
+    let resolver = botgate::aws::AwsResolver::new();
+    #[cfg(not(feature = "aws"))]
+    let resolver = botgate::config::EnvResolver;
+    let config = botgate::config::Config::from_file(&args.config, &resolver)
+        .await
+        .with_context(|| format!("configuration {}", args.config.display()))?;
+    let body_limit = config
+        .bots
+        .values()
+        .map(|b| b.options.max_body_bytes)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let bots: Vec<(String, String)> = config
+        .bots
+        .values()
+        .map(|b| (b.id.clone(), b.platform.to_string()))
+        .collect();
+    let backends = (config.backends.store, config.backends.queue);
+    let metrics: Arc<dyn MetricsSink> = if args.emf { Arc::new(Stdout) } else { Arc::new(Discard) };
+    let (deps, memory) = botgate::deps::build(config, metrics)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if backends.1 == QueueKind::Memory {
+        tokio::spawn(print_queue(memory.queue.clone()));
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("botgate gateway listening on http://{addr}");
+    println!(
+        "  store: {}, queue: {}",
+        if backends.0 == StoreKind::Memory {
+            "in-memory"
+        } else {
+            "DynamoDB"
+        },
+        if backends.1 == QueueKind::Memory {
+            "in-memory (queued events are printed)"
+        } else {
+            "SQS"
+        }
+    );
+    for (id, platform) in &bots {
+        println!("  {platform:<9} http://{addr}/{platform}/{id}");
+    }
+    if let Some((id, _)) = bots.first() {
+        println!("Send it a signed sample event from another terminal:");
+        println!(
+            "  botgate event --config {} --bot {id} --format curl --url http://{addr} | sh",
+            args.config.display()
+        );
+    }
+    let app = router(Arc::new(deps), body_limit);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,42 @@
+//! The callback Lambda function's handler: an API Gateway HTTP API (v2) request in, the
+//! platform's answer out. The flow itself is [`botgate::callback::handle`], shared with
+//! `botgate serve` and the tests.
+
+use botgate::callback::{self, Deps};
+use botgate::inbound::Request as InboundRequest;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+
+/// Handles one invocation. Bad input is an `Ok` response with a 4xx, never an `Err`.
+pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error> {
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let headers: Vec<(&str, &str)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let inbound = InboundRequest {
+        method: req.method().as_str(),
+        query: req.uri().query().unwrap_or(""),
+        headers,
+        body: req.body().as_ref(),
+    };
+    let r = callback::handle(deps, req.uri().path(), &inbound, &request_id).await;
+    Ok(Response::builder()
+        .status(r.status)
+        .header("content-type", r.content_type)
+        .body(Body::Text(r.body))?)
+}
+
+/// Loads the configuration: `BOTGATE_CONFIG` (the YAML itself) or `BOTGATE_CONFIG_FILE`
+/// (a path), with `${env:..}`, `${ssm:..}` and `${secretsmanager:..}` references resolved.
+pub async fn load_config() -> Result<botgate::config::Config, Error> {
+    let resolver = botgate::aws::AwsResolver::new();
+    if let Ok(text) = std::env::var("BOTGATE_CONFIG") {
+        return Ok(botgate::config::Config::from_yaml(&text, &resolver).await?);
+    }
+    let path = std::env::var("BOTGATE_CONFIG_FILE").map_err(|_| "set BOTGATE_CONFIG (YAML) or BOTGATE_CONFIG_FILE")?;
+    Ok(botgate::config::Config::from_file(std::path::Path::new(&path), &resolver).await?)
+}

@@ -1,0 +1,47 @@
+//! Helpers shared by the fuzz targets: the vectors' credentials and a request runner.
+
+use std::sync::OnceLock;
+
+use botgate::inbound::{Options, OwnedRequest, Verifier};
+use botgate::Platform;
+
+/// The clock used by every target (the vectors' `generated_at`).
+pub const NOW: i64 = 1_795_440_463;
+
+static VECTORS: OnceLock<serde_json::Value> = OnceLock::new();
+
+/// The credentials for `platform` from the vectors (parsed once per process).
+pub fn credentials(platform: Platform) -> serde_json::Value {
+    let v = VECTORS.get_or_init(|| {
+        serde_json::from_str(include_str!("../../shared/tests/fixtures/platforms.json")).unwrap_or_default()
+    });
+    v["platforms"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["platform"] == platform.as_str()))
+        .map(|p| p["credentials"].clone())
+        .unwrap_or_default()
+}
+
+/// A verifier for `platform` built from the vectors' credentials.
+pub fn verifier(platform: Platform) -> Verifier {
+    match Verifier::from_credentials(platform, &credentials(platform)) {
+        Ok(v) => v,
+        Err(e) => panic!("vector credentials must load: {e}"),
+    }
+}
+
+/// Splits fuzz input into (query, body) at the first NUL byte.
+pub fn split(data: &[u8]) -> (String, String) {
+    match data.iter().position(|&b| b == 0) {
+        Some(i) => (
+            String::from_utf8_lossy(&data[..i]).into_owned(),
+            String::from_utf8_lossy(&data[i + 1..]).into_owned(),
+        ),
+        None => (String::new(), String::from_utf8_lossy(data).into_owned()),
+    }
+}
+
+/// Runs one request; the only failure a fuzzer can find is a panic (or a hang).
+pub fn run(v: &Verifier, req: &OwnedRequest) {
+    let _ = v.verify(&req.as_request(), NOW, &Options::default());
+}

@@ -1,0 +1,288 @@
+//! The callback flow, shared by the Lambda function, the local gateway and the tests:
+//! route, verify, answer URL verification, claim in the dedup store, enqueue, answer.
+//!
+//! Sequential AWS round trips for a new event: two. (1) a conditional `PutItem` claims the
+//! event id; (2) `SendMessage` to the FIFO queue and the `UpdateItem` that marks the claim
+//! done run concurrently. The FIFO deduplication id is the event's key, so any later send
+//! of the same event within SQS's 5-minute interval is accepted but not delivered again.
+//! That is what makes the shortcut safe: a delivery that finds a record claimed less than
+//! [`RESEND_WINDOW_MS`] ago sends again instead of trusting it, which covers an owner that
+//! died between its claim and its send (the platform, never having had its 200, retries
+//! within seconds: Feishu after 15 s, WeChat after 5 s). If the send fails, the claim is
+//! deleted and the platform gets a 5xx, so its retry starts clean.
+//! [`CallbackError::status`] is the one place that maps failures to HTTP statuses.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use thiserror::Error;
+
+use crate::clock::Clock;
+use crate::config::{Bot, Config};
+use crate::event::Platform;
+use crate::inbound::{Accepted, Rejection, Request, Response};
+use crate::metrics::{MetricsSink, RequestMetrics};
+use crate::queue::{OutgoingMessage, Queue, QueueError};
+use crate::store::{Claim, ClaimRequest, DedupStore, StoreError};
+
+/// How long a claim holds while its owner enqueues: longer than the function's timeout
+/// (5 s in `template.yaml`), so a live owner is never taken over.
+pub const IN_PROGRESS_MS: i64 = 10_000;
+/// A held record younger than this is re-sent (deduplicated by the FIFO queue) rather than
+/// trusted: 4 minutes, inside SQS's 5-minute deduplication interval with a minute to spare.
+pub const RESEND_WINDOW_MS: i64 = 4 * 60 * 1000;
+
+/// What the callback needs, built once per process.
+#[derive(Clone)]
+pub struct Deps {
+    /// Bots and settings.
+    pub config: Arc<Config>,
+    /// The dedup store.
+    pub store: Arc<dyn DedupStore>,
+    /// The queue.
+    pub queue: Arc<dyn Queue>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Where EMF metrics go.
+    pub metrics: Arc<dyn MetricsSink>,
+}
+
+/// Why a request was not accepted.
+#[derive(Debug, Error)]
+pub enum CallbackError {
+    /// No such route or bot.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The platform layer refused the request.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The event is larger than a queue message may be.
+    #[error("event too large for the queue: {0}")]
+    TooLargeForQueue(QueueError),
+    /// The dedup store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The queue failed.
+    #[error("{0}")]
+    Queue(QueueError),
+}
+
+impl CallbackError {
+    /// The HTTP status: 404 unknown bot, the rejection's own status (401/400/405/413), 413
+    /// for events too large to queue, 503 when a dependency failed (so the platform retries).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::NotFound(_) => 404,
+            Self::Rejected(r) => r.status(),
+            Self::TooLargeForQueue(_) => 413,
+            Self::Store(_) | Self::Queue(_) => 503,
+        }
+    }
+
+    /// A stable snake_case reason for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "unknown_bot",
+            Self::Rejected(r) => r.reason(),
+            Self::TooLargeForQueue(_) => "too_large_for_queue",
+            Self::Store(_) => "store_unavailable",
+            Self::Queue(_) => "queue_unavailable",
+        }
+    }
+
+    /// The short body sent back: the reason, never the detail.
+    pub fn response(&self) -> Response {
+        Response {
+            status: self.status(),
+            content_type: "text/plain; charset=utf-8".into(),
+            body: self.reason().to_owned(),
+        }
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::Store(_) | Self::Queue(_) => "failed",
+            _ => "rejected",
+        }
+    }
+}
+
+/// How an accepted request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A URL verification was answered.
+    Verification,
+    /// A new event was enqueued.
+    Accepted,
+    /// A duplicate was acknowledged (and re-sent inside the deduplication window).
+    Duplicate,
+}
+
+impl Outcome {
+    /// Its name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verification => "verification",
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// What is known about a request for its log line, filled in as it is processed.
+#[derive(Debug, Default)]
+struct Trace {
+    bot: String,
+    platform: Option<Platform>,
+    event_id: String,
+    event_type: String,
+}
+
+/// Splits `/.../{platform}/{bot}` (a stage or prefix before them is ignored).
+fn route(path: &str) -> Option<(&str, &str)> {
+    let mut segs = path.trim_end_matches('/').rsplit('/').filter(|s| !s.is_empty());
+    let bot = segs.next()?;
+    let platform = segs.next()?;
+    Some((platform, bot))
+}
+
+fn find_bot<'c>(config: &'c Config, path: &str) -> Result<&'c Bot, CallbackError> {
+    let (platform, bot_id) = route(path).ok_or_else(|| CallbackError::NotFound(format!("no route {path:?}")))?;
+    let bot = config
+        .bots
+        .get(bot_id)
+        .ok_or_else(|| CallbackError::NotFound(format!("no bot `{bot_id}`")))?;
+    let wanted: Platform = platform
+        .parse()
+        .map_err(|_| CallbackError::NotFound(format!("no platform `{platform}`")))?;
+    if wanted != bot.platform {
+        return Err(CallbackError::NotFound(format!(
+            "bot `{bot_id}` is a {} bot, not {wanted}",
+            bot.platform
+        )));
+    }
+    Ok(bot)
+}
+
+async fn process(
+    deps: &Deps,
+    path: &str,
+    req: &Request<'_>,
+    now_ms: i64,
+    trace: &mut Trace,
+) -> Result<(Response, Outcome), CallbackError> {
+    let bot = find_bot(&deps.config, path)?;
+    trace.bot = bot.id.clone();
+    trace.platform = Some(bot.platform);
+    let (event, response) = match bot.verifier.verify(req, now_ms.div_euclid(1000), &bot.options)? {
+        Accepted::Verification(r) => return Ok((r, Outcome::Verification)),
+        Accepted::Event { event, response } => (event, response),
+    };
+    trace.event_id = event.event_id.clone();
+    trace.event_type = event.event_type.clone();
+
+    let key = format!("{}#{}#{}", bot.platform, bot.id, event.event_id);
+    let msg = OutgoingMessage::for_event(&bot.id, &key, &event, now_ms).map_err(CallbackError::Queue)?;
+    msg.check_size(deps.config.max_message_bytes)
+        .map_err(CallbackError::TooLargeForQueue)?;
+    let claim = deps
+        .store
+        .claim(ClaimRequest {
+            key: &key,
+            now_ms,
+            in_progress_ms: IN_PROGRESS_MS,
+            retention_secs: i64::try_from(deps.config.dedup_retention_secs).unwrap_or(i64::MAX),
+        })
+        .await?;
+    match claim {
+        Claim::Claimed(owner) => {
+            let (sent, completed) = tokio::join!(deps.queue.send(&msg), deps.store.complete(&key, &owner));
+            if let Err(e) = sent {
+                if let Err(release) = deps.store.release(&key, &owner).await {
+                    tracing::error!(event_id = %trace.event_id, error = %release,
+                        "could not release the claim after a failed send; it expires in {IN_PROGRESS_MS} ms");
+                }
+                return Err(match e {
+                    QueueError::TooLarge { .. } => CallbackError::TooLargeForQueue(e),
+                    other => CallbackError::Queue(other),
+                });
+            }
+            if let Err(e) = completed {
+                tracing::warn!(event_id = %trace.event_id, error = %e,
+                    "enqueued, but the claim could not be marked done; it stays in progress until it expires");
+            }
+            Ok((response, Outcome::Accepted))
+        }
+        Claim::Held(record) => {
+            if now_ms.saturating_sub(record.claimed_at_ms) < RESEND_WINDOW_MS {
+                deps.queue.send(&msg).await.map_err(CallbackError::Queue)?;
+            }
+            Ok((response, Outcome::Duplicate))
+        }
+    }
+}
+
+/// Handles one callback request. `path` is the request path (`/{platform}/{bot}`),
+/// `request_id` the platform's or API Gateway's request id (for the log line).
+pub async fn handle(deps: &Deps, path: &str, req: &Request<'_>, request_id: &str) -> Response {
+    let started = Instant::now();
+    let now_ms = deps.clock.now_ms();
+    let mut trace = Trace::default();
+    let result = process(deps, path, req, now_ms, &mut trace).await;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let platform = trace.platform.map_or("unknown", Platform::as_str);
+    let (response, outcome, reason) = match &result {
+        Ok((r, o)) => (r.clone(), o.as_str(), "none"),
+        Err(e) => (e.response(), e.outcome(), e.reason()),
+    };
+    match &result {
+        Ok(_) => tracing::info!(
+            request_id, bot = %trace.bot, platform, event_id = %trace.event_id, event_type = %trace.event_type,
+            outcome, status = response.status, duration_ms, "callback"
+        ),
+        Err(e) => tracing::warn!(
+            request_id, bot = %trace.bot, platform, event_id = %trace.event_id, event_type = %trace.event_type,
+            outcome, reason, detail = %e, status = response.status, duration_ms, "callback"
+        ),
+    }
+    deps.metrics.emit(
+        RequestMetrics {
+            component: "callback",
+            platform,
+            outcome,
+            reason,
+            latency_ms: duration_ms,
+            timestamp_ms: now_ms,
+        }
+        .emf(),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/feishu/ops"), Some(("feishu", "ops")));
+        assert_eq!(route("/prod/feishu/ops/"), Some(("feishu", "ops")));
+        assert_eq!(route("/ops"), None);
+        assert_eq!(route(""), None);
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(CallbackError::NotFound(String::new()).status(), 404);
+        assert_eq!(
+            CallbackError::Queue(QueueError::Unavailable(String::new())).status(),
+            503
+        );
+        assert_eq!(
+            CallbackError::Store(StoreError::Unavailable(String::new())).status(),
+            503
+        );
+        let big = QueueError::TooLarge { size: 2, limit: 1 };
+        assert_eq!(CallbackError::TooLargeForQueue(big).status(), 413);
+    }
+}

@@ -1,0 +1,105 @@
+//! The event queue. Messages carry a deduplication id (the event's dedup key, hashed) and a
+//! group id (the conversation, hashed): on an SQS FIFO queue, re-sending the same event
+//! within SQS's 5-minute deduplication interval never delivers it twice, and one
+//! conversation's events reach the consumer in order while other conversations proceed.
+
+pub mod memory;
+#[cfg(feature = "aws")]
+pub mod sqs;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::event::Event;
+
+/// SQS FIFO's deduplication interval.
+pub const DEDUP_INTERVAL_MS: i64 = 5 * 60 * 1000;
+
+/// One message to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The JSON body (an [`Envelope`]).
+    pub body: String,
+    /// FIFO message group: one per conversation.
+    pub group_id: String,
+    /// FIFO deduplication id: one per event.
+    pub dedup_id: String,
+    /// Message attributes (`platform`, `bot`, `event_type`).
+    pub attributes: Vec<(String, String)>,
+}
+
+/// What goes on the queue: the normalized event and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Format version.
+    pub v: u32,
+    /// The bot id.
+    pub bot: String,
+    /// When the gateway accepted it, Unix ms.
+    pub received_at_ms: i64,
+    /// The event.
+    pub event: Event,
+}
+
+/// A queue failure.
+#[derive(Debug, Error)]
+pub enum QueueError {
+    /// The message is larger than the queue accepts.
+    #[error("message is {size} bytes, the queue takes at most {limit}")]
+    TooLarge {
+        /// Size in bytes.
+        size: usize,
+        /// Limit in bytes.
+        limit: usize,
+    },
+    /// The queue could not be reached or refused the message.
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// An SQS-safe id (at most 128 characters of `[0-9a-f]`) derived from `text`.
+pub fn fifo_id(text: &str) -> String {
+    hex::encode(crate::crypto::sha256(&[text.as_bytes()]))
+}
+
+impl OutgoingMessage {
+    /// Builds the message for an event accepted for `bot`.
+    pub fn for_event(bot: &str, dedup_key: &str, event: &Event, received_at_ms: i64) -> Result<Self, QueueError> {
+        let envelope = Envelope {
+            v: 1,
+            bot: bot.to_owned(),
+            received_at_ms,
+            event: event.clone(),
+        };
+        let body = serde_json::to_string(&envelope).map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            body,
+            group_id: fifo_id(&format!("{}#{bot}#{}", event.platform, event.conversation())),
+            dedup_id: fifo_id(dedup_key),
+            attributes: vec![
+                ("platform".into(), event.platform.as_str().into()),
+                ("bot".into(), bot.into()),
+                ("event_type".into(), event.event_type.clone()),
+            ],
+        })
+    }
+
+    /// Refuses messages over `limit` bytes.
+    pub fn check_size(&self, limit: usize) -> Result<(), QueueError> {
+        if self.body.len() > limit {
+            return Err(QueueError::TooLarge {
+                size: self.body.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The queue.
+#[async_trait::async_trait]
+pub trait Queue: Send + Sync {
+    /// Enqueues one message. Sending the same `dedup_id` again within
+    /// [`DEDUP_INTERVAL_MS`] succeeds without delivering a second copy.
+    async fn send(&self, msg: &OutgoingMessage) -> Result<(), QueueError>;
+}

@@ -1,0 +1,149 @@
+//! The DynamoDB dedup store: one conditional `PutItem` per claim with
+//! `ReturnValuesOnConditionCheckFailure = ALL_OLD`, as Powertools does.
+//!
+//! Item: `pk` (S), `status` (S), `claimed_at` (N, ms), `in_progress_expiry` (N, ms),
+//! `expiration` (N, s; the table's TTL attribute), `owner` (S).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{Claim, ClaimRequest, DedupStore, Record, Status, StoreError, owner_token};
+
+/// The claim condition: new, expired, or in progress past its in-progress expiry.
+const CLAIM_CONDITION: &str = "attribute_not_exists(pk) OR #exp < :now_s OR (#st = :inprogress AND #ipe < :now_ms)";
+
+/// Dedup records in a DynamoDB table keyed by `pk`.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Result<i64, StoreError> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("attribute {k} missing or not a number")))
+}
+
+fn record_from(item: &HashMap<String, AttributeValue>) -> Result<Record, StoreError> {
+    let status = item
+        .get("status")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|s| Status::parse(s))
+        .ok_or_else(|| StoreError::Corrupt("attribute status missing or unknown".into()))?;
+    Ok(Record {
+        status,
+        claimed_at_ms: get_n(item, "claimed_at")?,
+        in_progress_expiry_ms: get_n(item, "in_progress_expiry")?,
+        expiration_secs: get_n(item, "expiration")?,
+        owner: item
+            .get("owner")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default(),
+    })
+}
+
+fn unavailable<E: std::fmt::Debug>(e: SdkError<E>) -> StoreError {
+    let detail = match &e {
+        SdkError::ServiceError(s) => format!("{:?}", s.err()),
+        other => other.to_string(),
+    };
+    StoreError::Unavailable(detail)
+}
+
+impl DynamoStore {
+    /// A store on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DedupStore for DynamoStore {
+    async fn claim(&self, req: ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        let owner = owner_token();
+        let rec = req.record(owner.clone());
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(req.key.to_owned()))
+            .item("status", AttributeValue::S(rec.status.as_str().to_owned()))
+            .item("claimed_at", n(rec.claimed_at_ms))
+            .item("in_progress_expiry", n(rec.in_progress_expiry_ms))
+            .item("expiration", n(rec.expiration_secs))
+            .item("owner", AttributeValue::S(owner.clone()))
+            .condition_expression(CLAIM_CONDITION)
+            .expression_attribute_names("#exp", "expiration")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ipe", "in_progress_expiry")
+            .expression_attribute_values(":now_s", n(req.now_ms.div_euclid(1000)))
+            .expression_attribute_values(":now_ms", n(req.now_ms))
+            .expression_attribute_values(":inprogress", AttributeValue::S(Status::InProgress.as_str().to_owned()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed(owner)),
+            Err(SdkError::ServiceError(e)) => match e.into_err() {
+                PutItemError::ConditionalCheckFailedException(c) => match c.item() {
+                    Some(item) => Ok(Claim::Held(record_from(item)?)),
+                    None => Err(StoreError::Corrupt(
+                        "conditional check failed without the old item".into(),
+                    )),
+                },
+                other => Err(StoreError::Unavailable(format!("{other:?}"))),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn complete(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("SET #st = :done")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":done", AttributeValue::S(Status::Done.as_str().to_owned()))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            // Taken over since: not ours to delete.
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
