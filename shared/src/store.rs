@@ -109,7 +109,7 @@ pub fn owner_token() -> String {
 pub trait DedupStore: Send + Sync {
     /// Claims `key` if it is free, expired, or in progress past its in-progress expiry.
     async fn claim(&self, req: ClaimRequest<'_>) -> Result<Claim, StoreError>;
-    /// Marks the caller's claim done.
+    /// Marks the caller's claim done; a claim taken over since is left alone.
     async fn complete(&self, key: &str, owner: &str) -> Result<(), StoreError>;
     /// Deletes the caller's claim so a retry can run; a claim taken over since is left alone.
     async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError>;

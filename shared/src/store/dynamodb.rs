@@ -112,7 +112,8 @@ impl DedupStore for DynamoStore {
     }
 
     async fn complete(&self, key: &str, owner: &str) -> Result<(), StoreError> {
-        self.client
+        let r = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(key.to_owned()))
@@ -123,9 +124,13 @@ impl DedupStore for DynamoStore {
             .expression_attribute_values(":done", AttributeValue::S(Status::Done.as_str().to_owned()))
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
             .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            // Taken over since: the new owner completes it.
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {

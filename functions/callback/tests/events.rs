@@ -1,0 +1,99 @@
+//! Calls the Lambda handler with every `events/*.json`, the clock pinned to the time the
+//! events were generated (`scripts/make-events.sh`), on the example configuration.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use botgate::callback::Deps;
+use botgate::clock::FixedClock;
+use botgate::config::{Config, EnvResolver};
+use botgate::metrics::Recorded;
+use botgate::queue::memory::MemoryQueue;
+use botgate::store::memory::MemoryStore;
+
+const EVENTS_TIME_MS: i64 = 1_795_440_463_000;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+async fn deps() -> (Deps, Arc<MemoryQueue>, Arc<Recorded>) {
+    let config = Config::from_file(&root().join("examples/botgate.yaml"), &EnvResolver)
+        .await
+        .unwrap();
+    let clock = Arc::new(FixedClock::at_ms(EVENTS_TIME_MS));
+    let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
+    let metrics = Arc::new(Recorded::default());
+    let deps = Deps {
+        config: Arc::new(config),
+        store: Arc::new(MemoryStore::new()),
+        queue: queue.clone(),
+        clock,
+        metrics: metrics.clone(),
+    };
+    (deps, queue, metrics)
+}
+
+#[tokio::test]
+async fn every_sample_event_is_answered() {
+    let (deps, queue, metrics) = deps().await;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("callback-"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 12, "events/ has only {} callback events", files.len());
+    let mut expected_messages = 0;
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(path).unwrap();
+        let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let resp = callback::handler(&deps, req).await.unwrap();
+        assert_eq!(resp.status(), 200, "{name}: {:?}", resp.body());
+        let verification = name.contains("url-verification") || name.contains("check-url");
+        if !verification {
+            expected_messages += 1;
+        }
+        let body = match resp.body() {
+            lambda_http::Body::Text(t) => t.clone(),
+            other => panic!("{name}: body {other:?}"),
+        };
+        if name.contains("feishu-url-verification") {
+            assert!(body.starts_with("{\"challenge\":"), "{name}: {body}");
+        }
+        if name.contains("feishu-card-action") {
+            assert!(body.contains("toast"), "{name}: the configured card answer, got {body}");
+        }
+        if name.starts_with("callback-dingtalk") && !name.contains("message") {
+            assert!(body.contains("msg_signature"), "{name}: encrypted success, got {body}");
+        }
+    }
+    assert_eq!(queue.len(), expected_messages);
+    // the same events again: duplicates, acknowledged, nothing new queued
+    for path in &files {
+        let req = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(callback::handler(&deps, req).await.unwrap().status(), 200);
+    }
+    assert_eq!(queue.len(), expected_messages);
+    let lines = metrics.0.lock().unwrap();
+    assert_eq!(lines.len(), files.len() * 2);
+    assert!(lines.iter().any(|l| l["outcome"] == "duplicate"));
+}
+
+#[tokio::test]
+async fn stale_sample_is_refused_with_401() {
+    let (deps, queue, _) = deps().await;
+    let text = std::fs::read_to_string(root().join("events/callback-feishu-message.json")).unwrap();
+    let stale = Deps {
+        clock: Arc::new(FixedClock::at_ms(EVENTS_TIME_MS + 7_200_000)),
+        ..deps
+    };
+    let resp = callback::handler(&stale, lambda_http::request::from_str(&text).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(queue.is_empty());
+}
