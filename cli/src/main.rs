@@ -1,12 +1,7 @@
 //! `botgate`: debug platform callbacks from the command line, and (with the gateway) run
 //! botgate locally.
 
-mod cipher;
-mod event;
-mod input;
-mod serve;
-mod sign;
-mod verify;
+use botgate_cli::{Outcome, cipher, event, serve, sign, verify};
 
 use std::process::ExitCode;
 
@@ -66,14 +61,6 @@ enum Command {
     Event(event::Args),
     /// Run the callback gateway locally (in-memory store and queue by default).
     Serve(serve::Args),
-}
-
-/// A command's result: success, a rejection (exit 1), or a usage/input error (exit 2).
-pub enum Outcome {
-    /// Exit 0.
-    Ok,
-    /// Exit 1.
-    Rejected,
 }
 
 fn main() -> ExitCode {

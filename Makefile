@@ -1,0 +1,62 @@
+# botgate: the two commands a newcomer needs are `make run` and `make test`.
+# Everything they need is installed by the targets themselves (Rust comes from rustup).
+
+VENV := .venv
+STAMP_TEST := $(VENV)/.test-installed
+STAMP_DEPLOY := $(VENV)/.deploy-installed
+CONFIG ?= examples/botgate.yaml
+LISTEN ?= 127.0.0.1:8080
+export SAM_CLI_TELEMETRY := 0
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help run test lint smoke sam events bench fuzz venv venv-deploy clean ci
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: ## run the gateway locally on the example configuration (in-memory store and queue)
+	cargo run -q -p botgate-cli -- serve --config $(CONFIG) --listen $(LISTEN)
+
+test: venv ## run every test (starts moto itself for the DynamoDB/SQS tests)
+	cargo test --workspace
+
+lint: ## rustfmt and clippy, warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+smoke: venv-deploy ## run the callback function under `cargo lambda watch` and invoke it per platform
+	scripts/smoke.sh
+
+sam: venv-deploy ## validate (cfn-lint) and build the SAM application, offline
+	sam validate --lint
+	sam build --beta-features
+
+events: ## regenerate events/ (API Gateway v2 samples at a fixed time)
+	scripts/make-events.sh
+
+bench: ## criterion benchmarks (inbound per platform, raw floor, in-process handler)
+	cargo bench -p botgate
+
+fuzz: ## run each fuzz target for FUZZ_SECONDS (default 60)
+	scripts/fuzz.sh
+
+venv: $(STAMP_TEST) ## python tools for the tests (moto) in .venv
+venv-deploy: $(STAMP_TEST) $(STAMP_DEPLOY) ## python tools for smoke/sam (cargo-lambda, aws-sam-cli, cfn-lint)
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+
+$(STAMP_TEST): requirements-test.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -r requirements-test.txt
+	touch $@
+
+$(STAMP_DEPLOY): requirements-deploy.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q -r requirements-deploy.txt
+	touch $@
+
+ci: lint test smoke sam ## what .ci/run does
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .aws-sam

@@ -1,0 +1,17 @@
+//! The `botgate` command line's commands, as a library so examples and benches can reuse them.
+
+pub mod cipher;
+pub mod event;
+pub mod input;
+pub mod serve;
+pub mod sign;
+pub mod verify;
+
+/// A command's result: success, or a rejection (exit 1). Usage and input errors are `Err` (exit 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 1.
+    Rejected,
+}

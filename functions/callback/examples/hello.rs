@@ -1,0 +1,12 @@
+//! A hello-world `lambda_runtime` function: the baseline for the callback's cold start.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async {
+        Ok::<_, Error>(json!({"statusCode": 200, "body": "hello"}))
+    }))
+    .await
+}

@@ -1,0 +1,74 @@
+//! The in-process callback path (no HTTP): route, verify, decrypt, normalize, claim in the
+//! in-memory store, enqueue in the in-memory queue, log, metrics. Every iteration is a new,
+//! freshly signed event (generated outside the timed part), so no iteration is a duplicate.
+//!
+//! Run: `cargo bench -p botgate --bench handler`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use botgate::callback::{self, Deps};
+use botgate::clock::SystemClock;
+use botgate::config::{Config, EnvResolver};
+use botgate::inbound::SampleKind;
+use botgate::metrics::Discard;
+use botgate::queue::memory::MemoryQueue;
+use botgate::store::memory::MemoryStore;
+use botgate::{Platform, sample};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+
+const BOTS: [(Platform, &str); 4] = [
+    (Platform::Feishu, "feishu-demo"),
+    (Platform::Wechat, "wechat-demo"),
+    (Platform::Wecom, "wecom-demo"),
+    (Platform::Dingtalk, "dingtalk-demo"),
+];
+
+fn bench(c: &mut Criterion) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return;
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/botgate.yaml");
+    let Ok(config) = rt.block_on(Config::from_file(&path, &EnvResolver)) else {
+        return;
+    };
+    let clock = Arc::new(SystemClock);
+    let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
+    let deps = Deps {
+        config: Arc::new(config),
+        store: Arc::new(MemoryStore::new()),
+        queue: queue.clone(),
+        clock,
+        metrics: Arc::new(Discard),
+    };
+    let mut group = c.benchmark_group("handler");
+    for (platform, bot) in BOTS {
+        let creds = deps.config.bots[bot].credentials().clone();
+        let route = format!("/{platform}/{bot}");
+        group.bench_function(format!("{platform} new event"), |b| {
+            b.to_async(&rt).iter_batched(
+                || {
+                    queue.drain();
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs() as i64)
+                        .unwrap_or(0);
+                    sample::request(platform, &creds, SampleKind::Message, "hello world", now).unwrap_or_default()
+                },
+                |req| {
+                    let (deps, route) = (&deps, &route);
+                    async move {
+                        let r = callback::handle(deps, route, &req.as_request(), "bench").await;
+                        assert_eq!(r.status, 200);
+                        black_box(r)
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
