@@ -18,7 +18,8 @@ run: ## run the gateway locally on the example configuration (in-memory store an
 	cargo run -q -p botgate-cli -- serve --config $(CONFIG) --listen $(LISTEN)
 
 test: venv ## run every test (starts moto itself for the DynamoDB/SQS tests)
-	cargo test --workspace
+	@if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --workspace --no-fail-fast; \
+	else cargo test --workspace --no-fail-fast; fi
 
 lint: ## rustfmt and clippy, warnings as errors
 	cargo fmt --all -- --check

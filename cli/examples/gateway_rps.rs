@@ -12,13 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::serve::ListenerExt;
 use botgate::callback::Deps;
 use botgate::clock::SystemClock;
 use botgate::config::{Config, EnvResolver};
 use botgate::inbound::{OwnedRequest, SampleKind};
 use botgate::metrics::Discard;
-use botgate::queue::memory::MemoryQueue;
-use botgate::store::memory::MemoryStore;
 use botgate::{Platform, sample};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -27,6 +26,10 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
+
+/// mimalloc: fewer and cheaper allocations per request than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 async fn hello_server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -54,7 +57,7 @@ async fn botgate_server(deps: Deps) -> SocketAddr {
     let addr = listener.local_addr().expect("addr");
     let app = botgate_cli::serve::router(Arc::new(deps), 300 * 1024);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app).await;
     });
     addr
 }
@@ -121,15 +124,8 @@ fn main() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/botgate.yaml");
         let config = Config::from_file(&path, &EnvResolver).await.expect("config");
         let creds = config.bots["feishu-demo"].credentials().clone();
-        let clock = Arc::new(SystemClock);
-        let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
-        let deps = Deps {
-            config: Arc::new(config),
-            store: Arc::new(MemoryStore::new()),
-            queue: queue.clone(),
-            clock,
-            metrics: Arc::new(Discard),
-        };
+        let (deps, memory) = botgate::deps::in_memory(config, Arc::new(SystemClock), Arc::new(Discard));
+        let queue = memory.queue;
         // A consumer that empties the in-memory queue, as `botgate serve` does.
         let q = queue.clone();
         tokio::spawn(async move {
@@ -143,7 +139,7 @@ fn main() {
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs() as i64;
-        let n = 150_000usize;
+        let n = 600_000usize;
         let text = "deploy prod service api-gateway to version 2026.11.23-1 and notify the on-call channel when done";
         let reqs: Vec<OwnedRequest> = (0..n)
             .map(|_| sample::request(Platform::Feishu, &creds, SampleKind::Message, text, now).expect("sample"))
@@ -151,19 +147,32 @@ fn main() {
         let body_len = reqs[0].body.len();
         let hello = hello_server().await;
         let gate = botgate_server(deps).await;
-        let (h_ok, h_bad) = load(hello, secs, connections, Arc::new(Vec::new())).await;
-        let (g_ok, g_bad) = load(gate, secs, connections, Arc::new(reqs)).await;
-        let h_rps = h_ok as f64 / secs as f64;
-        let g_rps = g_ok as f64 / secs as f64;
-        println!("hyper hello-world: {h_rps:.0} req/s ({h_bad} errors)");
+        // Alternate the two servers for ROUNDS rounds and report medians: this machine's
+        // throughput drifts, and alternating spreads the drift over both.
+        let rounds = 3;
+        let reqs = Arc::new(reqs);
+        let (mut hs, mut gs, mut errors, mut g_total) = (Vec::new(), Vec::new(), 0, 0u64);
+        for _ in 0..rounds {
+            let (h_ok, h_bad) = load(hello, secs, connections, Arc::new(Vec::new())).await;
+            let (g_ok, g_bad) = load(gate, secs, connections, reqs.clone()).await;
+            hs.push(h_ok as f64 / secs as f64);
+            gs.push(g_ok as f64 / secs as f64);
+            errors += h_bad + g_bad;
+            g_total += g_ok;
+        }
+        hs.sort_by(f64::total_cmp);
+        gs.sort_by(f64::total_cmp);
+        let (h_rps, g_rps) = (hs[rounds / 2], gs[rounds / 2]);
+        println!("hyper hello-world: {h_rps:.0} req/s (median of {rounds}; all: {hs:.0?})");
         println!(
-            "botgate feishu {body_len} B events: {g_rps:.0} req/s ({g_bad} errors), {:.0}% of hello-world",
+            "botgate feishu {body_len} B events: {g_rps:.0} req/s (median of {rounds}; all: {gs:.0?}), {:.0}% of hello-world",
             100.0 * g_rps / h_rps
         );
         println!(
-            "{connections} connections, {secs} s each, client and servers in one process on {} cores",
+            "{connections} connections, {secs} s per round, {errors} errors, client and servers in one process on {} cores",
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         );
+        let g_ok = g_total;
         if g_ok as usize >= n {
             println!("warning: more requests than distinct events; later ones were duplicates");
         }

@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::IntoResponse;
+use axum::serve::ListenerExt;
 use botgate::callback::{self, Deps};
 use botgate::config::{QueueKind, StoreKind};
 use botgate::inbound::Request;
@@ -171,7 +172,7 @@ async fn serve(args: Args) -> Result<Outcome> {
         );
     }
     let app = router(Arc::new(deps), body_limit);
-    axum::serve(listener, app)
+    axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

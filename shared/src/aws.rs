@@ -19,6 +19,13 @@ impl AwsResolver {
         Self::default()
     }
 
+    /// A resolver using a given AWS configuration (tests, custom endpoints).
+    pub fn from_sdk(sdk: aws_config::SdkConfig) -> Self {
+        Self {
+            sdk: tokio::sync::OnceCell::new_with(Some(sdk)),
+        }
+    }
+
     async fn sdk(&self) -> &aws_config::SdkConfig {
         self.sdk.get_or_init(aws_config::load_from_env).await
     }

@@ -245,17 +245,14 @@ pub async fn handle(deps: &Deps, path: &str, req: &Request<'_>, request_id: &str
             outcome, reason, detail = %e, status = response.status, duration_ms, "callback"
         ),
     }
-    deps.metrics.emit(
-        RequestMetrics {
-            component: "callback",
-            platform,
-            outcome,
-            reason,
-            latency_ms: duration_ms,
-            timestamp_ms: now_ms,
-        }
-        .emf(),
-    );
+    deps.metrics.emit(&RequestMetrics {
+        component: "callback",
+        platform,
+        outcome,
+        reason,
+        latency_ms: duration_ms,
+        timestamp_ms: now_ms,
+    });
     response
 }
 

@@ -48,19 +48,19 @@ impl RequestMetrics<'_> {
     }
 }
 
-/// Where EMF lines go.
+/// Where request metrics go.
 pub trait MetricsSink: Send + Sync {
-    /// Writes one line.
-    fn emit(&self, line: Value);
+    /// Records one request.
+    fn emit(&self, m: &RequestMetrics<'_>);
 }
 
-/// Standard output (Lambda's log stream).
+/// EMF lines on standard output (Lambda's log stream).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stdout;
 
 impl MetricsSink for Stdout {
-    fn emit(&self, line: Value) {
-        println!("{line}");
+    fn emit(&self, m: &RequestMetrics<'_>) {
+        println!("{}", m.emf());
     }
 }
 
@@ -69,17 +69,17 @@ impl MetricsSink for Stdout {
 pub struct Discard;
 
 impl MetricsSink for Discard {
-    fn emit(&self, _: Value) {}
+    fn emit(&self, _: &RequestMetrics<'_>) {}
 }
 
-/// Keeps lines in memory (tests).
+/// Keeps the EMF lines in memory (tests).
 #[derive(Debug, Default)]
 pub struct Recorded(pub std::sync::Mutex<Vec<Value>>);
 
 impl MetricsSink for Recorded {
-    fn emit(&self, line: Value) {
+    fn emit(&self, m: &RequestMetrics<'_>) {
         if let Ok(mut v) = self.0.lock() {
-            v.push(line);
+            v.push(m.emf());
         }
     }
 }

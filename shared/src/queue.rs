@@ -65,11 +65,18 @@ pub fn fifo_id(text: &str) -> String {
 impl OutgoingMessage {
     /// Builds the message for an event accepted for `bot`.
     pub fn for_event(bot: &str, dedup_key: &str, event: &Event, received_at_ms: i64) -> Result<Self, QueueError> {
-        let envelope = Envelope {
+        #[derive(Serialize)]
+        struct EnvelopeRef<'a> {
+            v: u32,
+            bot: &'a str,
+            received_at_ms: i64,
+            event: &'a Event,
+        }
+        let envelope = EnvelopeRef {
             v: 1,
-            bot: bot.to_owned(),
+            bot,
             received_at_ms,
-            event: event.clone(),
+            event,
         };
         let body = serde_json::to_string(&envelope).map_err(|e| QueueError::Unavailable(e.to_string()))?;
         Ok(Self {

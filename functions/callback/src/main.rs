@@ -4,6 +4,10 @@ use std::sync::Arc;
 
 use lambda_http::{Error, service_fn};
 
+/// mimalloc: fewer and cheaper allocations per request than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();

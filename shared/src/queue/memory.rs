@@ -13,7 +13,10 @@ use crate::clock::Clock;
 #[derive(Debug, Default)]
 struct State {
     messages: VecDeque<OutgoingMessage>,
+    /// Deduplication ids sent within the interval, and the same in the order they were sent
+    /// (so expiring them costs only the expired ones).
     seen: HashMap<String, i64>,
+    seen_order: VecDeque<(i64, String)>,
 }
 
 /// In-memory messages, for local runs and tests.
@@ -84,11 +87,19 @@ impl Queue for MemoryQueue {
             .state
             .lock()
             .map_err(|_| QueueError::Unavailable("memory queue lock poisoned".into()))?;
-        s.seen.retain(|_, at| now - *at < DEDUP_INTERVAL_MS);
+        while let Some((at, _)) = s.seen_order.front() {
+            if now - *at < DEDUP_INTERVAL_MS {
+                break;
+            }
+            if let Some((_, id)) = s.seen_order.pop_front() {
+                s.seen.remove(&id);
+            }
+        }
         if s.seen.contains_key(&msg.dedup_id) {
             return Ok(());
         }
         s.seen.insert(msg.dedup_id.clone(), now);
+        s.seen_order.push_back((now, msg.dedup_id.clone()));
         s.messages.push_back(msg.clone());
         drop(s);
         self.notify.notify_waiters();

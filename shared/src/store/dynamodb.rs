@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
@@ -59,6 +59,17 @@ fn unavailable<E: std::fmt::Debug>(e: SdkError<E>) -> StoreError {
         other => other.to_string(),
     };
     StoreError::Unavailable(detail)
+}
+
+/// Ok when the write succeeded or failed only because the owner condition no longer holds.
+fn unless_taken_over<T, E: ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<T, SdkError<E>>,
+) -> Result<(), StoreError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(e)) if e.err().code() == Some("ConditionalCheckFailedException") => Ok(()),
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 impl DynamoStore {
@@ -125,12 +136,8 @@ impl DedupStore for DynamoStore {
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            // Taken over since: the new owner completes it.
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // Taken over since: the new owner completes it.
+        unless_taken_over(r)
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
@@ -144,11 +151,7 @@ impl DedupStore for DynamoStore {
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            // Taken over since: not ours to delete.
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // Taken over since: not ours to delete.
+        unless_taken_over(r)
     }
 }
