@@ -95,6 +95,19 @@ async fn print_queue(queue: Arc<MemoryQueue>) {
     }
 }
 
+/// How to call this executable from the current directory (`target/debug/botgate` when run
+/// through cargo, `botgate` when installed on the PATH).
+fn self_command() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "botgate".into();
+    };
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match exe.strip_prefix(&cwd) {
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => exe.display().to_string(),
+    }
+}
+
 /// Runs the command until Ctrl-C.
 pub fn run(args: Args) -> Result<Outcome> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -167,7 +180,8 @@ async fn serve(args: Args) -> Result<Outcome> {
     if let Some((id, _)) = bots.first() {
         println!("Send it a signed sample event from another terminal:");
         println!(
-            "  botgate event --config {} --bot {id} --format curl --url http://{addr} | sh",
+            "  {} event --config {} --bot {id} --format curl --url http://{addr} | sh",
+            self_command(),
             args.config.display()
         );
     }
