@@ -440,7 +440,14 @@ mod tests {
             1_795_440_463_000,
         );
         assert!(url.starts_with("https://oapi.dingtalk.com/robot/send?access_token=x&timestamp=1795440463000&sign="));
-        assert!(!url["https://".len()..].contains('/') || !url.split("sign=").nth(1).unwrap().contains('/'));
+        let sign = url.split("&sign=").nth(1).unwrap();
+        assert!(!sign.contains(['/', '+', '=']), "{sign}");
+        let decoded: String = form_urlencoded::parse(format!("s={sign}").as_bytes())
+            .next()
+            .unwrap()
+            .1
+            .into_owned();
+        assert_eq!(decoded, hmac_sign("SEC1", "1795440463000"));
     }
 
     #[test]

@@ -102,7 +102,9 @@ impl Queue for MemoryQueue {
         s.seen_order.push_back((now, msg.dedup_id.clone()));
         s.messages.push_back(msg.clone());
         drop(s);
-        self.notify.notify_waiters();
+        // notify_one keeps a permit when the consumer is busy: no lost wake-up, and bursts
+        // coalesce into one.
+        self.notify.notify_one();
         Ok(())
     }
 }
