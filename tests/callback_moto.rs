@@ -11,7 +11,7 @@ use botgate::inbound::{OwnedRequest, SampleKind};
 use botgate::queue::sqs::SqsQueue;
 use botgate::store::dynamodb::DynamoStore;
 use botgate::{Platform, sample};
-use botgate_tests::{Moto, create_fifo_queue, create_table, deps, drain_queue, example_config};
+use botgate_tests::{Fixture, create_fifo_queue, deps, drain_queue, example_config};
 
 const NOW_MS: i64 = 1_795_440_463_000;
 
@@ -46,10 +46,12 @@ async fn item(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_deliveries_give_one_message() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let table = create_table(&sdk, "dedup").await;
-    let url = create_fifo_queue(&sdk, "events").await;
+    let Fixture {
+        moto: _moto,
+        sdk,
+        table,
+        queue_url: url,
+    } = Fixture::start().await;
     let clock = Arc::new(FixedClock::at_ms(NOW_MS));
     let (d, metrics) = deps(
         example_config().await,
@@ -88,10 +90,12 @@ async fn fifty_concurrent_deliveries_give_one_message() {
 
 #[tokio::test]
 async fn failing_queue_gives_5xx_and_the_retry_gives_one_message() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let table = create_table(&sdk, "dedup").await;
-    let url = create_fifo_queue(&sdk, "events").await;
+    let Fixture {
+        moto: _moto,
+        sdk,
+        table,
+        queue_url: url,
+    } = Fixture::start().await;
     let clock = Arc::new(FixedClock::at_ms(NOW_MS));
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table));
     let req = feishu_event(NOW_MS).await;
@@ -159,10 +163,12 @@ async fn failing_queue_gives_5xx_and_the_retry_gives_one_message() {
 
 #[tokio::test]
 async fn in_progress_claim_of_a_dead_owner_is_taken_over() {
-    let moto = Moto::start();
-    let sdk = moto.sdk().await;
-    let table = create_table(&sdk, "dedup").await;
-    let url = create_fifo_queue(&sdk, "events").await;
+    let Fixture {
+        moto: _moto,
+        sdk,
+        table,
+        queue_url: url,
+    } = Fixture::start().await;
     let clock = Arc::new(FixedClock::at_ms(NOW_MS));
     let req = feishu_event(NOW_MS).await;
     let verifier = example_config().await.bots["feishu-demo"].verifier.clone();

@@ -83,6 +83,34 @@ impl Moto {
     }
 }
 
+/// A running moto with the dedup table and the FIFO events queue created.
+pub struct Fixture {
+    /// The server (stopped when dropped).
+    pub moto: Moto,
+    /// An SDK configuration pointed at it.
+    pub sdk: aws_config::SdkConfig,
+    /// The dedup table name.
+    pub table: String,
+    /// The events queue URL.
+    pub queue_url: String,
+}
+
+impl Fixture {
+    /// Starts moto and creates the table and the queue.
+    pub async fn start() -> Self {
+        let moto = Moto::start();
+        let sdk = moto.sdk().await;
+        let table = create_table(&sdk, "dedup").await;
+        let queue_url = create_fifo_queue(&sdk, "events").await;
+        Self {
+            moto,
+            sdk,
+            table,
+            queue_url,
+        }
+    }
+}
+
 /// Creates the dedup table (`pk`, on demand) and returns its name.
 pub async fn create_table(sdk: &aws_config::SdkConfig, name: &str) -> String {
     aws_sdk_dynamodb::Client::new(sdk)
