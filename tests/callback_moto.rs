@@ -46,12 +46,8 @@ async fn item(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_deliveries_give_one_message() {
-    let Fixture {
-        moto: _moto,
-        sdk,
-        table,
-        queue_url: url,
-    } = Fixture::start().await;
+    let f = Fixture::start().await;
+    let (sdk, table, url) = (f.sdk.clone(), f.table.clone(), f.queue_url.clone());
     let clock = Arc::new(FixedClock::at_ms(NOW_MS));
     let (d, metrics) = deps(
         example_config().await,
@@ -90,12 +86,8 @@ async fn fifty_concurrent_deliveries_give_one_message() {
 
 #[tokio::test]
 async fn failing_queue_gives_5xx_and_the_retry_gives_one_message() {
-    let Fixture {
-        moto: _moto,
-        sdk,
-        table,
-        queue_url: url,
-    } = Fixture::start().await;
+    let f = Fixture::start().await;
+    let (sdk, table, url) = (f.sdk.clone(), f.table.clone(), f.queue_url.clone());
     let clock = Arc::new(FixedClock::at_ms(NOW_MS));
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table));
     let req = feishu_event(NOW_MS).await;
@@ -163,12 +155,8 @@ async fn failing_queue_gives_5xx_and_the_retry_gives_one_message() {
 
 #[tokio::test]
 async fn in_progress_claim_of_a_dead_owner_is_taken_over() {
-    let Fixture {
-        moto: _moto,
-        sdk,
-        table,
-        queue_url: url,
-    } = Fixture::start().await;
+    let f = Fixture::start().await;
+    let (sdk, table, url) = (f.sdk.clone(), f.table.clone(), f.queue_url.clone());
     let clock = Arc::new(FixedClock::at_ms(NOW_MS));
     let req = feishu_event(NOW_MS).await;
     let verifier = example_config().await.bots["feishu-demo"].verifier.clone();
