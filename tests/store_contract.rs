@@ -33,7 +33,7 @@ async fn contract(store: &dyn DedupStore) {
         (Status::InProgress, T0, T0 + 10_000)
     );
     // past the in-progress expiry the claim is taken over (its owner died)
-    let Claim::Claimed(owner2) = store.claim(req("a", T0 + 10_001)).await.unwrap() else {
+    let Claim::TookOver(owner2) = store.claim(req("a", T0 + 10_001)).await.unwrap() else {
         panic!("dead claim not taken over")
     };
     assert_ne!(owner, owner2);

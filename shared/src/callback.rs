@@ -195,7 +195,7 @@ async fn process(
         })
         .await?;
     match claim {
-        Claim::Claimed(owner) => {
+        Claim::Claimed(owner) | Claim::TookOver(owner) => {
             let (sent, completed) = tokio::join!(deps.queue.send(&msg), deps.store.complete(&key, &owner));
             if let Err(e) = sent {
                 if let Err(release) = deps.store.release(&key, &owner).await {

@@ -19,6 +19,33 @@ pub const DEFAULT_DEDUP_RETENTION_SECS: u64 = 24 * 3600;
 /// Default limit for one queue message: SQS's classic 256 KiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
+/// Default lifetime of conversation state: one hour after its last change.
+pub const DEFAULT_STATE_TTL_SECS: u64 = 3600;
+
+/// Outbound settings (`delivery:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// Print each request instead of sending it (no tokens fetched).
+    pub dry_run: bool,
+    /// The platforms' API base URLs.
+    pub base_urls: crate::delivery::BaseUrls,
+    /// Retries.
+    pub retry: crate::delivery::RetryPolicy,
+    /// Timeout of one HTTP request, ms.
+    pub timeout_ms: u64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            base_urls: crate::delivery::BaseUrls::default(),
+            retry: crate::delivery::RetryPolicy::default(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
 /// The bot-level keys that are options rather than credentials.
 const OPTION_KEYS: [&str; 4] = ["platform", "timestamp_window_secs", "max_body_bytes", "card_answer"];
 
@@ -136,6 +163,12 @@ pub struct Config {
     pub dedup_retention_secs: u64,
     /// The largest queue message, in bytes.
     pub max_message_bytes: usize,
+    /// Conversation state lifetime after its last change, in seconds.
+    pub state_ttl_secs: u64,
+    /// The dispatcher's rules.
+    pub rules: std::sync::Arc<crate::rules::Rules>,
+    /// Outbound settings.
+    pub delivery: DeliverySettings,
 }
 
 /// Resolves `${kind:argument}` references.
@@ -313,6 +346,56 @@ fn parse_bot(id: &str, v: &Value) -> Result<Bot, ConfigError> {
     })
 }
 
+fn parse_delivery(v: Option<&Value>) -> Result<DeliverySettings, ConfigError> {
+    let mut d = DeliverySettings::default();
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(d);
+    };
+    let field = |name: &str, why: String| ConfigError::Field {
+        field: format!("delivery.{name}"),
+        why,
+    };
+    if !v.is_object() {
+        return Err(field("", "must be a map".into()));
+    }
+    d.dry_run = match v.get("dry_run") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
+        Some(_) => return Err(field("dry_run", "must be true or false".into())),
+    };
+    if let Some(t) = number_field(v, "timeout_ms").map_err(|w| field("timeout_ms", w))? {
+        d.timeout_ms = t.max(1);
+    }
+    if let Some(urls) = v.get("base_urls").filter(|u| !u.is_null()) {
+        for (name, slot) in [
+            ("feishu", &mut d.base_urls.feishu),
+            ("dingtalk", &mut d.base_urls.dingtalk),
+            ("wechat", &mut d.base_urls.wechat),
+            ("wecom", &mut d.base_urls.wecom),
+        ] {
+            if let Some(u) = string_field(urls, name)? {
+                if !(u.starts_with("https://") || u.starts_with("http://")) {
+                    return Err(field(&format!("base_urls.{name}"), "must be an http(s) URL".into()));
+                }
+                *slot = u.trim_end_matches('/').to_owned();
+            }
+        }
+    }
+    if let Some(r) = v.get("retry").filter(|r| !r.is_null()) {
+        if let Some(n) = number_field(r, "max_attempts").map_err(|w| field("retry", w))? {
+            d.retry.max_attempts = u32::try_from(n.clamp(1, 20)).unwrap_or(20);
+        }
+        if let Some(n) = number_field(r, "base_delay_ms").map_err(|w| field("retry", w))? {
+            d.retry.base_delay_ms = n;
+        }
+        if let Some(n) = number_field(r, "max_delay_ms").map_err(|w| field("retry", w))? {
+            d.retry.max_delay_ms = n;
+        }
+    }
+    Ok(d)
+}
+
 impl Config {
     /// Parses and resolves a YAML configuration.
     pub async fn from_yaml(text: &str, resolver: &dyn Resolver) -> Result<Self, ConfigError> {
@@ -383,11 +466,30 @@ impl Config {
             }
             bots.insert(id.clone(), parse_bot(id, v)?);
         }
+        let state_ttl_secs = number_field(&gateway, "state_ttl_secs")
+            .map_err(|why| field("state_ttl_secs", &why))?
+            .unwrap_or(DEFAULT_STATE_TTL_SECS);
+        let rules = crate::rules::Rules::from_config(root.get("rules")).map_err(|e| ConfigError::Field {
+            field: format!("rules[{}]", e.index),
+            why: format!("({}) {}", e.name, e.why),
+        })?;
+        for (rule, bot) in rules.notify_bots() {
+            if !bots.contains_key(bot) {
+                return Err(ConfigError::Field {
+                    field: "rules".into(),
+                    why: format!("rule `{rule}` notifies through bot `{bot}`, which is not configured"),
+                });
+            }
+        }
+        let delivery = parse_delivery(root.get("delivery"))?;
         Ok(Self {
             bots,
             backends,
             dedup_retention_secs: retention,
             max_message_bytes,
+            state_ttl_secs,
+            rules: std::sync::Arc::new(rules),
+            delivery,
         })
     }
 

@@ -48,10 +48,106 @@ impl RequestMetrics<'_> {
     }
 }
 
-/// Where request metrics go.
+/// One EMF line's worth of metrics.
+pub trait Metric {
+    /// The EMF JSON line.
+    fn emf(&self) -> Value;
+}
+
+impl Metric for RequestMetrics<'_> {
+    fn emf(&self) -> Value {
+        RequestMetrics::emf(self)
+    }
+}
+
+/// One action of the dispatcher: a count by platform, action and outcome, plus latency
+/// and HTTP attempts.
+#[derive(Debug, Clone)]
+pub struct ActionMetrics<'a> {
+    /// The platform of the sending bot (`none` for forwards and ignores).
+    pub platform: &'a str,
+    /// `reply`, `notify`, `forward` or `ignore`.
+    pub action: &'a str,
+    /// `sent`, `already_sent`, `skipped`, `permanent`, `ambiguous`, `retry`.
+    pub outcome: &'a str,
+    /// Time spent, in milliseconds.
+    pub latency_ms: f64,
+    /// HTTP attempts.
+    pub attempts: u32,
+    /// Unix ms.
+    pub timestamp_ms: i64,
+}
+
+impl Metric for ActionMetrics<'_> {
+    fn emf(&self) -> Value {
+        json!({
+            "_aws": {
+                "Timestamp": self.timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component", "platform", "action", "outcome"], ["component", "outcome"]],
+                    "Metrics": [
+                        {"Name": "actions", "Unit": "Count"},
+                        {"Name": "send_latency_ms", "Unit": "Milliseconds"},
+                        {"Name": "send_attempts", "Unit": "Count"}
+                    ]
+                }]
+            },
+            "component": "dispatcher",
+            "platform": self.platform,
+            "action": self.action,
+            "outcome": self.outcome,
+            "actions": 1,
+            "send_latency_ms": self.latency_ms,
+            "send_attempts": self.attempts,
+        })
+    }
+}
+
+/// One SQS batch: records, failures, token refreshes, duration.
+#[derive(Debug, Clone)]
+pub struct BatchMetrics {
+    /// Records in the batch.
+    pub records: usize,
+    /// Records reported as failed.
+    pub failed: usize,
+    /// Tokens fetched from a platform during the batch.
+    pub token_refreshes: u64,
+    /// Time spent, in milliseconds.
+    pub latency_ms: f64,
+    /// Unix ms.
+    pub timestamp_ms: i64,
+}
+
+impl Metric for BatchMetrics {
+    fn emf(&self) -> Value {
+        json!({
+            "_aws": {
+                "Timestamp": self.timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component"]],
+                    "Metrics": [
+                        {"Name": "records", "Unit": "Count"},
+                        {"Name": "failed_records", "Unit": "Count"},
+                        {"Name": "token_refreshes", "Unit": "Count"},
+                        {"Name": "batch_latency_ms", "Unit": "Milliseconds"}
+                    ]
+                }]
+            },
+            "component": "dispatcher",
+            "records": self.records,
+            "failed_records": self.failed,
+            "token_refreshes": self.token_refreshes,
+            "batch_latency_ms": self.latency_ms,
+        })
+    }
+}
+
+/// Where metrics go.
 pub trait MetricsSink: Send + Sync {
-    /// Records one request.
-    fn emit(&self, m: &RequestMetrics<'_>);
+    /// Records one metric line.
+    fn emit(&self, m: &dyn Metric);
 }
 
 /// EMF lines on standard output (Lambda's log stream).
@@ -59,7 +155,7 @@ pub trait MetricsSink: Send + Sync {
 pub struct Stdout;
 
 impl MetricsSink for Stdout {
-    fn emit(&self, m: &RequestMetrics<'_>) {
+    fn emit(&self, m: &dyn Metric) {
         println!("{}", m.emf());
     }
 }
@@ -69,7 +165,7 @@ impl MetricsSink for Stdout {
 pub struct Discard;
 
 impl MetricsSink for Discard {
-    fn emit(&self, _: &RequestMetrics<'_>) {}
+    fn emit(&self, _: &dyn Metric) {}
 }
 
 /// Keeps the EMF lines in memory (tests).
@@ -77,7 +173,7 @@ impl MetricsSink for Discard {
 pub struct Recorded(pub std::sync::Mutex<Vec<Value>>);
 
 impl MetricsSink for Recorded {
-    fn emit(&self, m: &RequestMetrics<'_>) {
+    fn emit(&self, m: &dyn Metric) {
         if let Ok(mut v) = self.0.lock() {
             v.push(m.emf());
         }

@@ -58,6 +58,9 @@ pub struct Record {
 pub enum Claim {
     /// The caller owns the record now, under this token.
     Claimed(String),
+    /// The caller owns the record now, under this token, taken over from an owner whose
+    /// in-progress claim expired (it died, or outlived its deadline, midway).
+    TookOver(String),
     /// Someone else holds it: here is the record as the failed write returned it.
     Held(Record),
 }
@@ -113,6 +116,12 @@ pub trait DedupStore: Send + Sync {
     async fn complete(&self, key: &str, owner: &str) -> Result<(), StoreError>;
     /// Deletes the caller's claim so a retry can run; a claim taken over since is left alone.
     async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError>;
+}
+
+/// Whether a claim over `old` takes over a live-looking in-progress record (as opposed to a
+/// record that had expired altogether).
+pub fn was_in_progress(old: &Record, now_ms: i64) -> bool {
+    old.status == Status::InProgress && old.expiration_secs >= now_ms.div_euclid(1000)
 }
 
 /// Whether `existing` may be taken over at `now_ms` (the claim condition, in code).

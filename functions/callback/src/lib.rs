@@ -30,13 +30,7 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error>
         .body(Body::Text(r.body))?)
 }
 
-/// Loads the configuration: `BOTGATE_CONFIG` (the YAML itself) or `BOTGATE_CONFIG_FILE`
-/// (a path), with `${env:..}`, `${ssm:..}` and `${secretsmanager:..}` references resolved.
+/// Loads the configuration (see [`botgate::deps::load_config_from_env`]).
 pub async fn load_config() -> Result<botgate::config::Config, Error> {
-    let resolver = botgate::aws::AwsResolver::new();
-    if let Ok(text) = std::env::var("BOTGATE_CONFIG") {
-        return Ok(botgate::config::Config::from_yaml(&text, &resolver).await?);
-    }
-    let path = std::env::var("BOTGATE_CONFIG_FILE").map_err(|_| "set BOTGATE_CONFIG (YAML) or BOTGATE_CONFIG_FILE")?;
-    Ok(botgate::config::Config::from_file(std::path::Path::new(&path), &resolver).await?)
+    Ok(botgate::deps::load_config_from_env().await?)
 }

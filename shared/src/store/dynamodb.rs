@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{Claim, ClaimRequest, DedupStore, Record, Status, StoreError, owner_token};
+use super::{Claim, ClaimRequest, DedupStore, Record, Status, StoreError, owner_token, was_in_progress};
 
 /// The claim condition: new, expired, or in progress past its in-progress expiry.
 const CLAIM_CONDITION: &str = "attribute_not_exists(pk) OR #exp < :now_s OR (#st = :inprogress AND #ipe < :now_ms)";
@@ -53,7 +53,7 @@ fn record_from(item: &HashMap<String, AttributeValue>) -> Result<Record, StoreEr
     })
 }
 
-fn unavailable<E: std::fmt::Debug>(e: SdkError<E>) -> StoreError {
+pub(crate) fn unavailable<E: std::fmt::Debug>(e: SdkError<E>) -> StoreError {
     let detail = match &e {
         SdkError::ServiceError(s) => format!("{:?}", s.err()),
         other => other.to_string(),
@@ -105,10 +105,14 @@ impl DedupStore for DynamoStore {
             .expression_attribute_values(":now_ms", n(req.now_ms))
             .expression_attribute_values(":inprogress", AttributeValue::S(Status::InProgress.as_str().to_owned()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Claimed(owner)),
+            Ok(out) => match out.attributes().filter(|a| !a.is_empty()).map(record_from) {
+                Some(Ok(old)) if was_in_progress(&old, req.now_ms) => Ok(Claim::TookOver(owner)),
+                _ => Ok(Claim::Claimed(owner)),
+            },
             Err(SdkError::ServiceError(e)) => match e.into_err() {
                 PutItemError::ConditionalCheckFailedException(c) => match c.item() {
                     Some(item) => Ok(Claim::Held(record_from(item)?)),

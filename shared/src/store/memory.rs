@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{Claim, ClaimRequest, DedupStore, Record, Status, StoreError, claimable, owner_token};
+use super::{Claim, ClaimRequest, DedupStore, Record, Status, StoreError, claimable, owner_token, was_in_progress};
 
 /// In-memory records, for local runs and tests.
 #[derive(Debug, Default)]
@@ -39,8 +39,13 @@ impl DedupStore for MemoryStore {
             return Ok(Claim::Held(existing.clone()));
         }
         let owner = owner_token();
+        let took_over = records.get(req.key).is_some_and(|old| was_in_progress(old, req.now_ms));
         records.insert(req.key.to_owned(), req.record(owner.clone()));
-        Ok(Claim::Claimed(owner))
+        Ok(if took_over {
+            Claim::TookOver(owner)
+        } else {
+            Claim::Claimed(owner)
+        })
     }
 
     async fn complete(&self, key: &str, owner: &str) -> Result<(), StoreError> {

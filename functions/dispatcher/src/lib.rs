@@ -1,0 +1,60 @@
+//! The dispatcher Lambda function's handler: an SQS batch in, the failed records out
+//! (`ReportBatchItemFailures`). The flow itself is [`botgate::dispatcher::Dispatcher`],
+//! shared with `botgate serve` and the tests.
+//!
+//! Custom handlers: register them in [`handlers`] (see [`botgate::handler`] for the trait
+//! and an example), rebuild and deploy.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use botgate::dispatcher::{Dispatcher, Record};
+use botgate::handler::Registry;
+use lambda_runtime::{Error, LambdaEvent};
+
+/// Time kept back from the invocation's deadline for reporting and the last log lines.
+pub const DEADLINE_MARGIN_MS: i64 = 2_000;
+
+/// The custom handlers this build registers (none by default: rules do the work).
+pub fn handlers() -> Registry {
+    Registry::default()
+}
+
+/// Converts the SQS records; a record without a message id cannot be reported and is
+/// skipped with a log line (SQS always sends one).
+pub fn records(event: SqsEvent) -> Vec<Record> {
+    event
+        .records
+        .into_iter()
+        .filter_map(|m| {
+            let Some(message_id) = m.message_id else {
+                tracing::error!("SQS record without a message id");
+                return None;
+            };
+            Some(Record {
+                message_id,
+                body: m.body.unwrap_or_default(),
+                group_id: m.attributes.get("MessageGroupId").cloned(),
+                receive_count: m
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1),
+            })
+        })
+        .collect()
+}
+
+/// Handles one batch.
+pub async fn handler(dispatcher: &Dispatcher, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    let request_id = event.context.request_id.clone();
+    let deadline_ms = i64::try_from(event.context.deadline)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(DEADLINE_MARGIN_MS);
+    let failed = dispatcher
+        .process_batch(&request_id, records(event.payload), deadline_ms)
+        .await;
+    let mut response = SqsBatchResponse::default();
+    for id in failed {
+        response.add_failure(id);
+    }
+    Ok(response)
+}

@@ -1,0 +1,511 @@
+//! Sending through the platforms' APIs: one module per platform builds the HTTP request and
+//! classifies the answer; this module fetches tokens through the shared [`TokenCache`],
+//! retries what is worth retrying with exponential backoff and full jitter inside the
+//! caller's deadline, refetches the token once when the platform calls it invalid, and
+//! gives up at once on permanent errors.
+//!
+//! Error classes ([`SendError`]): `Retryable` (network errors before sending, 5xx, 429,
+//! Feishu 99991400, DingTalk 130101, WeChat/WeCom -1, ...), `TokenInvalid` (Feishu
+//! 99991663/99991664/99991671, WeChat/WeCom 40001/40014/42001, DingTalk 401),
+//! `Permanent` (bad parameters, no permission, quota, sign mismatch, ...) and `Ambiguous`
+//! (the request went out and no answer came back: it may have been delivered). Ambiguous
+//! failures are retried only where the platform deduplicates the resend (Feishu's `uuid`,
+//! WeCom's duplicate check); elsewhere a possible duplicate is worse than a possible miss.
+
+pub mod dingtalk;
+pub mod feishu;
+pub mod forward;
+pub mod transport;
+pub mod wechat;
+pub mod wecom;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::clock::Clock;
+use crate::config::Bot;
+use crate::event::{Event, Platform};
+use crate::message::Message;
+use crate::token::{TokenCache, TokenError, token_key};
+use transport::{HttpRequest, HttpResponse, Transport, TransportError};
+
+/// Why a send failed.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum SendError {
+    /// Worth another try after a pause.
+    #[error("retryable: {reason}")]
+    Retryable {
+        /// What the platform said.
+        reason: String,
+        /// The platform's `Retry-After`, in ms.
+        retry_after_ms: Option<u64>,
+    },
+    /// The access token was refused: refetch and try once more.
+    #[error("token invalid: {0}")]
+    TokenInvalid(String),
+    /// Will fail the same way every time.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// The request went out and no answer came back: it may have been delivered.
+    #[error("no answer (may have been delivered): {0}")]
+    Ambiguous(String),
+}
+
+impl SendError {
+    /// The class as a snake_case word (logs, metrics).
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Retryable { .. } => "retryable",
+            Self::TokenInvalid(_) => "token_invalid",
+            Self::Permanent(_) => "permanent",
+            Self::Ambiguous(_) => "ambiguous",
+        }
+    }
+
+    pub(crate) fn retryable(reason: impl Into<String>) -> Self {
+        Self::Retryable {
+            reason: reason.into(),
+            retry_after_ms: None,
+        }
+    }
+}
+
+impl From<TokenError> for SendError {
+    fn from(e: TokenError) -> Self {
+        Self::retryable(e.to_string())
+    }
+}
+
+impl From<TransportError> for SendError {
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::Connect(_) => Self::retryable(e.to_string()),
+            TransportError::NoResponse(_) => Self::Ambiguous(e.to_string()),
+            TransportError::Invalid(_) => Self::Permanent(e.to_string()),
+        }
+    }
+}
+
+/// The generic HTTP part of classifying an answer: 429 and 5xx are retryable.
+pub(crate) fn classify_status(resp: &HttpResponse) -> Option<SendError> {
+    match resp.status {
+        429 => Some(SendError::Retryable {
+            reason: format!("HTTP 429: {}", snippet(&resp.body)),
+            retry_after_ms: resp.retry_after_secs.map(|s| s * 1000),
+        }),
+        500..=599 => Some(SendError::retryable(format!(
+            "HTTP {}: {}",
+            resp.status,
+            snippet(&resp.body)
+        ))),
+        _ => None,
+    }
+}
+
+/// The start of a response body, for reasons (platform error messages, never our secrets).
+pub(crate) fn snippet(body: &str) -> String {
+    let mut end = body.len().min(200);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    body[..end].to_owned()
+}
+
+/// Parses a JSON answer; a body that is not JSON is a permanent failure unless the status
+/// already said "retry".
+pub(crate) fn json_body(resp: &HttpResponse) -> Result<Value, SendError> {
+    if let Some(e) = classify_status(resp) {
+        return Err(e);
+    }
+    serde_json::from_str(&resp.body)
+        .map_err(|_| SendError::Permanent(format!("HTTP {}: not JSON: {}", resp.status, snippet(&resp.body))))
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// Back to where the event came from (the message, the chat, the user).
+    Reply(&'a Event),
+    /// A chat or user id on the bot's platform: Feishu `oc_` chat / `ou_` open id / user id
+    /// / email; DingTalk `cid` open conversation id or a user id; WeChat openid; WeCom
+    /// user ids (`a|b`, or `@all`).
+    To(&'a str),
+}
+
+/// The base URLs of the platforms' APIs (tests point them at a fake platform).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrls {
+    /// Feishu open platform (`https://open.feishu.cn`; Lark: `https://open.larksuite.com`).
+    pub feishu: String,
+    /// DingTalk new API (`https://api.dingtalk.com`).
+    pub dingtalk: String,
+    /// WeChat Official Account API (`https://api.weixin.qq.com`).
+    pub wechat: String,
+    /// WeCom API (`https://qyapi.weixin.qq.com`).
+    pub wecom: String,
+}
+
+impl Default for BaseUrls {
+    fn default() -> Self {
+        Self {
+            feishu: "https://open.feishu.cn".into(),
+            dingtalk: "https://api.dingtalk.com".into(),
+            wechat: "https://api.weixin.qq.com".into(),
+            wecom: "https://qyapi.weixin.qq.com".into(),
+        }
+    }
+}
+
+impl BaseUrls {
+    /// The base URL for `bot`: its own `api_base` if set, else the platform's.
+    pub fn for_bot(&self, bot: &Bot) -> String {
+        if let Some(b) = bot.credentials().get("api_base").and_then(Value::as_str) {
+            return b.trim_end_matches('/').to_owned();
+        }
+        match bot.platform {
+            Platform::Feishu => &self.feishu,
+            Platform::Dingtalk => &self.dingtalk,
+            Platform::Wechat => &self.wechat,
+            Platform::Wecom => &self.wecom,
+        }
+        .trim_end_matches('/')
+        .to_owned()
+    }
+}
+
+/// Retry settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The first backoff, in ms (doubled each time; the actual pause is random up to it).
+    pub base_delay_ms: u64,
+    /// The largest backoff, in ms.
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay_ms: 200,
+            max_delay_ms: 5_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before retry number `retry` (1-based): "full jitter", uniformly random in
+    /// `[cap/2, cap]` where `cap = min(max, base * 2^(retry-1))`; at least `retry_after_ms`.
+    pub fn delay_ms(&self, retry: u32, retry_after_ms: Option<u64>) -> u64 {
+        let cap = self
+            .base_delay_ms
+            .saturating_mul(1u64 << retry.saturating_sub(1).min(20))
+            .min(self.max_delay_ms);
+        let half = cap / 2;
+        let jitter = if half == 0 {
+            0
+        } else {
+            u64::from_le_bytes(crate::crypto::random_bytes::<8>()) % (half + 1)
+        };
+        (half + jitter).max(retry_after_ms.unwrap_or(0))
+    }
+}
+
+/// How one send may be repeated safely.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a> {
+    /// A stable key for this effect (hex, at most 64 characters): Feishu's `uuid`.
+    pub key: &'a str,
+    /// True when this may repeat an earlier attempt that could have been delivered: WeCom
+    /// then asks the platform to drop an identical message.
+    pub resend: bool,
+}
+
+/// True when the platform drops a resend of the same effect, so an ambiguous attempt may
+/// be retried.
+pub fn platform_deduplicates(platform: Platform) -> bool {
+    matches!(platform, Platform::Feishu | Platform::Wecom)
+}
+
+/// What a send cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// HTTP attempts made (token requests not counted).
+    pub attempts: u32,
+}
+
+/// A credential of `bot`, or a permanent error naming it.
+pub(crate) fn credential<'b>(bot: &'b Bot, names: &[&str]) -> Result<&'b str, SendError> {
+    names
+        .iter()
+        .find_map(|n| bot.credentials().get(*n).and_then(Value::as_str).filter(|v| !v.is_empty()))
+        .ok_or_else(|| {
+            SendError::Permanent(format!(
+                "bot `{}` has no `{}`: it is needed to send on {}",
+                bot.id, names[0], bot.platform
+            ))
+        })
+}
+
+/// The platform-specific part of a send.
+pub(crate) struct Call<'a> {
+    pub bot: &'a Bot,
+    pub base: String,
+    pub target: Target<'a>,
+    pub message: &'a Message,
+    pub idem: Idempotency<'a>,
+    pub now_ms: i64,
+}
+
+/// Sends messages: tokens, retries, classification.
+pub struct Delivery {
+    transport: Arc<dyn Transport>,
+    tokens: Arc<TokenCache>,
+    clock: Arc<dyn Clock>,
+    /// Base URLs.
+    pub urls: BaseUrls,
+    /// Retry settings.
+    pub retry: RetryPolicy,
+    /// Dry run: no token requests; every send is printed by the transport instead.
+    pub dry_run: bool,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("urls", &self.urls)
+            .field("retry", &self.retry)
+            .field("dry_run", &self.dry_run)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The token stand-in of dry runs.
+pub const DRY_RUN_TOKEN: &str = "DRY-RUN-TOKEN";
+
+impl Delivery {
+    /// A delivery layer.
+    pub fn new(transport: Arc<dyn Transport>, tokens: Arc<TokenCache>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            transport,
+            tokens,
+            clock,
+            urls: BaseUrls::default(),
+            retry: RetryPolicy::default(),
+            dry_run: false,
+        }
+    }
+
+    /// The token cache.
+    pub fn tokens(&self) -> &TokenCache {
+        &self.tokens
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &dyn Transport {
+        self.transport.as_ref()
+    }
+
+    async fn token(&self, bot: &Bot, base: &str) -> Result<String, SendError> {
+        if self.dry_run {
+            return Ok(DRY_RUN_TOKEN.into());
+        }
+        let key = token_key(bot.platform.as_str(), &bot.id);
+        let t = self.transport.as_ref();
+        self.tokens
+            .get(&key, || async move {
+                let req = match bot.platform {
+                    Platform::Feishu => feishu::token_request(base, bot)?,
+                    Platform::Dingtalk => dingtalk::token_request(base, bot)?,
+                    Platform::Wechat => wechat::token_request(base, bot)?,
+                    Platform::Wecom => wecom::token_request(base, bot)?,
+                };
+                let resp = t.send(&req).await?;
+                match bot.platform {
+                    Platform::Feishu => feishu::token_response(&resp),
+                    Platform::Dingtalk => dingtalk::token_response(&resp),
+                    Platform::Wechat => wechat::token_response(&resp),
+                    Platform::Wecom => wecom::token_response(&resp),
+                }
+            })
+            .await
+    }
+
+    async fn attempt(&self, call: &Call<'_>) -> Result<Option<String>, (SendError, Option<String>)> {
+        let token = if needs_token(call) {
+            Some(self.token(call.bot, &call.base).await.map_err(|e| (e, None))?)
+        } else {
+            None
+        };
+        let tok = token.as_deref().unwrap_or_default();
+        let req = match call.bot.platform {
+            Platform::Feishu => feishu::send_request(call, tok),
+            Platform::Dingtalk => dingtalk::send_request(call, tok),
+            Platform::Wechat => wechat::send_request(call, tok),
+            Platform::Wecom => wecom::send_request(call, tok),
+        }
+        .map_err(|e| (e, None))?;
+        let resp = self
+            .transport
+            .send(&req)
+            .await
+            .map_err(|e| (e.into(), token.clone()))?;
+        let verdict = match call.bot.platform {
+            Platform::Feishu => feishu::send_response(&resp),
+            Platform::Dingtalk => dingtalk::send_response(&resp),
+            Platform::Wechat => wechat::send_response(&resp),
+            Platform::Wecom => wecom::send_response(&resp),
+        };
+        verdict.map(|()| token.clone()).map_err(|e| (e, token))
+    }
+
+    /// Sends `message` from `bot` to `target`, retrying inside `deadline_ms` (Unix ms).
+    pub async fn send(
+        &self,
+        bot: &Bot,
+        target: Target<'_>,
+        message: &Message,
+        idem: Idempotency<'_>,
+        deadline_ms: i64,
+    ) -> Result<Sent, SendError> {
+        let mut call = Call {
+            bot,
+            base: self.urls.for_bot(bot),
+            target,
+            message,
+            idem,
+            now_ms: self.clock.now_ms(),
+        };
+        let mut attempts = 0;
+        let mut refetched = false;
+        loop {
+            attempts += 1;
+            call.now_ms = self.clock.now_ms();
+            let err = match self.attempt(&call).await {
+                Ok(_) => return Ok(Sent { attempts }),
+                Err(e) => e,
+            };
+            let retry_after = match err {
+                (SendError::TokenInvalid(reason), Some(token)) if !refetched => {
+                    tracing::info!(bot = %bot.id, reason, "token refused by the platform; refetching once");
+                    refetched = true;
+                    self.tokens
+                        .invalidate(&token_key(bot.platform.as_str(), &bot.id), &token)
+                        .await?;
+                    attempts -= 1;
+                    continue;
+                }
+                (SendError::TokenInvalid(reason), _) => return Err(SendError::retryable(reason)),
+                (SendError::Retryable { retry_after_ms, .. }, _) if attempts < self.retry.max_attempts => {
+                    retry_after_ms
+                }
+                (SendError::Ambiguous(_), _)
+                    if attempts < self.retry.max_attempts && platform_deduplicates(bot.platform) =>
+                {
+                    call.idem.resend = true;
+                    None
+                }
+                (e, _) => return Err(e),
+            };
+            let pause = self.retry.delay_ms(attempts, retry_after);
+            // Leave time for one more request after the pause; otherwise let SQS redeliver.
+            let needed = i64::try_from(pause).unwrap_or(i64::MAX).saturating_add(1_000);
+            if self.clock.now_ms().saturating_add(needed) > deadline_ms {
+                return Err(SendError::retryable(format!(
+                    "gave up after {attempts} attempts: the invocation deadline is near"
+                )));
+            }
+            tracing::debug!(bot = %bot.id, attempts, pause_ms = pause, "retrying send");
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
+
+    /// Sends one request as is (forwarding), with the same retry loop; `dedupes` says
+    /// whether the receiver drops a repeat (so ambiguous failures may be retried).
+    pub async fn send_raw(
+        &self,
+        req: &HttpRequest,
+        classify: fn(&HttpResponse) -> Result<(), SendError>,
+        dedupes: bool,
+        deadline_ms: i64,
+    ) -> Result<Sent, SendError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let result = match self.transport.send(req).await {
+                Ok(resp) => classify(&resp),
+                Err(e) => Err(e.into()),
+            };
+            let retry_after = match result {
+                Ok(()) => return Ok(Sent { attempts }),
+                Err(SendError::Retryable { retry_after_ms, .. }) if attempts < self.retry.max_attempts => {
+                    retry_after_ms
+                }
+                Err(SendError::Ambiguous(_)) if dedupes && attempts < self.retry.max_attempts => None,
+                Err(e) => return Err(e),
+            };
+            let pause = self.retry.delay_ms(attempts, retry_after);
+            let needed = i64::try_from(pause).unwrap_or(i64::MAX).saturating_add(1_000);
+            if self.clock.now_ms().saturating_add(needed) > deadline_ms {
+                return Err(SendError::retryable(format!(
+                    "gave up after {attempts} attempts: the invocation deadline is near"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
+}
+
+fn needs_token(call: &Call<'_>) -> bool {
+    match call.bot.platform {
+        Platform::Dingtalk => dingtalk::session_webhook(call).is_none(),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_retry_after() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base_delay_ms: 100,
+            max_delay_ms: 1000,
+        };
+        for _ in 0..100 {
+            let d1 = p.delay_ms(1, None);
+            assert!((50..=100).contains(&d1), "{d1}");
+            let d3 = p.delay_ms(3, None);
+            assert!((200..=400).contains(&d3), "{d3}");
+            let d9 = p.delay_ms(9, None);
+            assert!((500..=1000).contains(&d9), "{d9}");
+            assert!(p.delay_ms(1, Some(3000)) >= 3000);
+        }
+    }
+
+    #[test]
+    fn status_classes() {
+        let r = |status, body: &str| HttpResponse {
+            status,
+            body: body.into(),
+            retry_after_secs: Some(2),
+        };
+        assert_eq!(
+            classify_status(&r(429, "")),
+            Some(SendError::Retryable {
+                reason: "HTTP 429: ".into(),
+                retry_after_ms: Some(2000)
+            })
+        );
+        assert!(matches!(classify_status(&r(503, "x")), Some(SendError::Retryable { .. })));
+        assert_eq!(classify_status(&r(200, "")), None);
+        assert!(matches!(json_body(&r(200, "<html>")), Err(SendError::Permanent(_))));
+        assert_eq!(snippet("é".repeat(150).as_str()).len(), 200);
+    }
+}

@@ -1,0 +1,131 @@
+//! DingTalk: a chat bot's reply goes through the event's `sessionWebhook` while it is
+//! valid (no token needed); otherwise, and for notifications, through the robot API with
+//! the app access token: group chats by `openConversationId`, users by id.
+
+use serde_json::{Value, json};
+
+use super::transport::{HttpRequest, HttpResponse};
+use super::{Call, SendError, Target, credential, json_body, snippet};
+use crate::config::Bot;
+use crate::message::Message;
+use crate::platform::dingtalk::render;
+
+/// Session webhooks closer than this to expiry are not used.
+pub const SESSION_MARGIN_MS: i64 = 10_000;
+/// Robot webhook codes worth retrying: 130101 sending too fast, -1 busy.
+pub const RETRYABLE: [i64; 2] = [130_101, -1];
+
+/// `POST /v1.0/oauth2/accessToken {appKey, appSecret}`.
+pub fn token_request(base: &str, bot: &Bot) -> Result<HttpRequest, SendError> {
+    let body = json!({"appKey": credential(bot, &["app_key"])?, "appSecret": credential(bot, &["app_secret"])?});
+    Ok(HttpRequest::post(format!("{base}/v1.0/oauth2/accessToken"), body.to_string()))
+}
+
+/// `{accessToken, expireIn}`.
+pub fn token_response(resp: &HttpResponse) -> Result<(String, i64), SendError> {
+    let v = api_answer(resp)?;
+    let token = v["accessToken"]
+        .as_str()
+        .ok_or_else(|| SendError::Permanent("token answer without accessToken".into()))?;
+    Ok((token.to_owned(), v["expireIn"].as_i64().unwrap_or(7200)))
+}
+
+/// The new API answers errors with an HTTP status and `{code, message}`.
+fn api_answer(resp: &HttpResponse) -> Result<Value, SendError> {
+    let v = json_body(resp)?;
+    match resp.status {
+        200..=299 => Ok(v),
+        401 => Err(SendError::TokenInvalid(format!("HTTP 401: {}", snippet(&resp.body)))),
+        403 if v["code"].as_str().is_some_and(|c| c.contains("QpsLimit") || c.contains("Throttl")) => {
+            Err(SendError::retryable(format!("HTTP 403: {}", snippet(&resp.body))))
+        }
+        s => Err(SendError::Permanent(format!("HTTP {s}: {}", snippet(&resp.body)))),
+    }
+}
+
+/// The event's session webhook, when it is still valid.
+pub(crate) fn session_webhook<'a>(call: &Call<'a>) -> Option<&'a str> {
+    match call.target {
+        Target::Reply(ev) => ev
+            .reply
+            .session_webhook
+            .as_deref()
+            .filter(|_| ev.reply.session_webhook_expires_ms.unwrap_or(0) > call.now_ms + SESSION_MARGIN_MS),
+        Target::To(_) => None,
+    }
+}
+
+/// The robot API's `msgKey` and `msgParam`.
+fn robot_param(msg: &Message) -> (&'static str, Value) {
+    match msg {
+        Message::Markdown { title, text, .. } => ("sampleMarkdown", json!({"title": title, "text": text})),
+        Message::Card {
+            title, text, buttons, ..
+        } => match buttons.first() {
+            Some(b) => (
+                "sampleActionCard",
+                json!({"title": title, "text": text, "singleTitle": b.text, "singleURL": b.url}),
+            ),
+            None => ("sampleMarkdown", json!({"title": title, "text": format!("### {title}\n{text}")})),
+        },
+        Message::Image { url: Some(u), .. } => ("sampleImageMsg", json!({"photoURL": u})),
+        Message::News { articles } if !articles.is_empty() => {
+            let a = &articles[0];
+            (
+                "sampleLink",
+                json!({"title": a.title, "text": a.description.clone().unwrap_or_default(),
+                       "messageUrl": a.url, "picUrl": a.picurl.clone().unwrap_or_default()}),
+            )
+        }
+        Message::Text { text, .. } => ("sampleText", json!({"content": text})),
+        other => ("sampleText", json!({"content": render(other)["text"]["content"].as_str().unwrap_or("")})),
+    }
+}
+
+/// The session webhook, or the robot API to a group or a user.
+pub(crate) fn send_request(call: &Call<'_>, token: &str) -> Result<HttpRequest, SendError> {
+    if let Some(url) = session_webhook(call) {
+        return Ok(HttpRequest::post(url, render(call.message).to_string()));
+    }
+    let robot = credential(call.bot, &["robot_code", "app_key"])?;
+    let (key, param) = robot_param(call.message);
+    let (group, to) = match call.target {
+        Target::Reply(ev) => match (ev.chat_type.as_deref(), ev.chat_id.as_deref(), ev.sender_id.as_deref()) {
+            (Some("group"), Some(cid), _) => (true, cid),
+            (_, _, Some(user)) => (false, user),
+            _ => return Err(SendError::Permanent("the event has no conversation or sender".into())),
+        },
+        Target::To(to) => (to.starts_with("cid"), to),
+    };
+    let (path, body) = if group {
+        (
+            "groupMessages/send",
+            json!({"robotCode": robot, "openConversationId": to, "msgKey": key, "msgParam": param.to_string()}),
+        )
+    } else {
+        (
+            "oToMessages/batchSend",
+            json!({"robotCode": robot, "userIds": [to], "msgKey": key, "msgParam": param.to_string()}),
+        )
+    };
+    Ok(
+        HttpRequest::post(format!("{}/v1.0/robot/{path}", call.base), body.to_string())
+            .header("x-acs-dingtalk-access-token", token),
+    )
+}
+
+/// Robot API: 2xx; session webhook: `{errcode: 0}`.
+pub(crate) fn send_response(resp: &HttpResponse) -> Result<(), SendError> {
+    let v = api_answer(resp)?;
+    match v.get("errcode").and_then(Value::as_i64) {
+        None | Some(0) => Ok(()),
+        Some(c) if RETRYABLE.contains(&c) => Err(SendError::retryable(format!(
+            "errcode {c}: {}",
+            v["errmsg"].as_str().unwrap_or_default()
+        ))),
+        Some(c) => Err(SendError::Permanent(format!(
+            "errcode {c}: {}",
+            v["errmsg"].as_str().unwrap_or_default()
+        ))),
+    }
+}

@@ -1,0 +1,91 @@
+//! WeCom: `gettoken` and application messages (`message/send`) to users. A resend of an
+//! effect that may already have been delivered turns on WeCom's duplicate check, so an
+//! identical message to the same users within 30 minutes is dropped by the platform.
+
+use serde_json::{Value, json};
+
+use super::transport::{HttpRequest, HttpResponse};
+use super::{Call, SendError, Target, credential, json_body};
+use crate::config::Bot;
+use crate::platform::wecom::render_bot;
+
+/// Token invalid or expired.
+pub const TOKEN_INVALID: [i64; 3] = [40001, 40014, 42001];
+/// Worth retrying: system busy, frequency and concurrency limits.
+pub const RETRYABLE: [i64; 3] = [-1, 45009, 45033];
+
+/// `GET /cgi-bin/gettoken?corpid&corpsecret`.
+pub fn token_request(base: &str, bot: &Bot) -> Result<HttpRequest, SendError> {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("corpid", credential(bot, &["corp_id"])?)
+        .append_pair("corpsecret", credential(bot, &["corp_secret", "secret"])?)
+        .finish();
+    Ok(HttpRequest::get(format!("{base}/cgi-bin/gettoken?{query}")))
+}
+
+/// `{errcode: 0, access_token, expires_in}`.
+pub fn token_response(resp: &HttpResponse) -> Result<(String, i64), SendError> {
+    let v = json_body(resp)?;
+    check(&v)?;
+    let token = v["access_token"]
+        .as_str()
+        .ok_or_else(|| SendError::Permanent("token answer without access_token".into()))?;
+    Ok((token.to_owned(), v["expires_in"].as_i64().unwrap_or(7200)))
+}
+
+fn check(v: &Value) -> Result<(), SendError> {
+    let code = v["errcode"].as_i64().unwrap_or(0);
+    let msg = v["errmsg"].as_str().unwrap_or_default();
+    match code {
+        0 => Ok(()),
+        c if TOKEN_INVALID.contains(&c) => Err(SendError::TokenInvalid(format!("errcode {c}: {msg}"))),
+        c if RETRYABLE.contains(&c) => Err(SendError::retryable(format!("errcode {c}: {msg}"))),
+        c => Err(SendError::Permanent(format!("errcode {c}: {msg}"))),
+    }
+}
+
+/// `POST /cgi-bin/message/send?access_token=` with `touser` and `agentid`.
+pub(crate) fn send_request(call: &Call<'_>, token: &str) -> Result<HttpRequest, SendError> {
+    let (to, agent) = match call.target {
+        Target::Reply(ev) => (
+            ev.reply
+                .open_id
+                .as_deref()
+                .or(ev.sender_id.as_deref())
+                .ok_or_else(|| SendError::Permanent("the event has no user to reply to".into()))?,
+            ev.reply.agent_id.as_deref(),
+        ),
+        Target::To(to) => (to, None),
+    };
+    let agent = match agent {
+        Some(a) => a,
+        None => credential(call.bot, &["agent_id"])?,
+    };
+    let agent: Value = agent
+        .parse::<i64>()
+        .map(Value::from)
+        .map_err(|_| SendError::Permanent(format!("bot `{}`: agent_id must be a number", call.bot.id)))?;
+    let mut body = render_bot(call.message);
+    if let Some(obj) = body.as_object_mut() {
+        // The application API names mentions differently and has no mention lists.
+        if let Some(text) = obj.get_mut("text").and_then(Value::as_object_mut) {
+            text.remove("mentioned_list");
+            text.remove("mentioned_mobile_list");
+        }
+        obj.insert("touser".into(), json!(to));
+        obj.insert("agentid".into(), agent);
+        if call.idem.resend {
+            obj.insert("enable_duplicate_check".into(), json!(1));
+            obj.insert("duplicate_check_interval".into(), json!(1800));
+        }
+    }
+    Ok(HttpRequest::post(
+        format!("{}/cgi-bin/message/send?access_token={token}", call.base),
+        body.to_string(),
+    ))
+}
+
+/// `{errcode: 0}` is success.
+pub(crate) fn send_response(resp: &HttpResponse) -> Result<(), SendError> {
+    check(&json_body(resp)?)
+}

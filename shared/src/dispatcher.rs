@@ -1,0 +1,493 @@
+//! The dispatcher flow, shared by the Lambda function, `botgate serve` and the tests:
+//! decode each queued record on its own, plan with handlers or rules, run each action once,
+//! keep conversation state, and say which records failed.
+//!
+//! Order and concurrency: records of one FIFO message group (one conversation) run one
+//! after another; groups run concurrently. When a record fails, the records after it in
+//! its group are reported failed without being processed, so SQS redelivers them in
+//! order (what AWS asks of FIFO consumers that report partial failures).
+//!
+//! Effects: every action is claimed in the effect store under
+//! `effect#<bot>#<event id>#<rule>#<index>` before it runs and marked done after, so a
+//! redelivered event skips what was already sent. If an instance died midway, the next
+//! attempt takes the claim over once its in-progress time lapsed; it then re-sends only
+//! where the receiver drops repeats (Feishu `uuid`, WeCom duplicate check, forwards with
+//! `X-Botgate-Delivery`) and otherwise skips with a warning: a possible miss, never a
+//! second copy.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use crate::clock::Clock;
+use crate::config::{Bot, Config};
+use crate::delivery::{Delivery, Idempotency, SendError, Target, forward, platform_deduplicates};
+use crate::event::Event;
+use crate::handler::{HandlerContext, HandlerError, Outcome, Registry};
+use crate::metrics::{ActionMetrics, BatchMetrics, MetricsSink};
+use crate::queue::{Envelope, fifo_id};
+use crate::rules::{Action, Plan, StateChange};
+use crate::state::{StateStore, conversation_key, failure_key};
+use crate::store::{Claim, ClaimRequest, DedupStore, Status, StoreError};
+
+/// How long an action's claim holds while it runs: longer than the function's timeout
+/// (30 s in `template.yaml`), so a live instance is never taken over.
+pub const EFFECT_IN_PROGRESS_MS: i64 = 120_000;
+/// How long effects are remembered: 14 days, SQS's longest retention (a redriven event
+/// from the dead-letter queue still finds them).
+pub const EFFECT_RETENTION_SECS: i64 = 14 * 86_400;
+/// How long a failure reason is kept for `botgate dlq`: as long as the DLQ keeps messages.
+pub const FAILURE_RETENTION_SECS: i64 = 14 * 86_400;
+
+/// One queued record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The SQS message id (reported back when the record fails).
+    pub message_id: String,
+    /// The body: an [`Envelope`].
+    pub body: String,
+    /// The FIFO message group (`MessageGroupId`), if known.
+    pub group_id: Option<String>,
+    /// `ApproximateReceiveCount` (1 on first delivery).
+    pub receive_count: u32,
+}
+
+/// Why a record failed (it is reported to SQS, which redelivers it, and after
+/// `maxReceiveCount` moves it to the dead-letter queue).
+#[derive(Debug, Error)]
+pub enum RecordError {
+    /// Not an envelope.
+    #[error("malformed record: {0}")]
+    Malformed(String),
+    /// The envelope names a bot this configuration does not have.
+    #[error("unknown bot `{0}` (was it removed from the configuration?)")]
+    UnknownBot(String),
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A send failed in a way worth retrying later.
+    #[error("{action} failed: {error}")]
+    Send {
+        /// The action.
+        action: &'static str,
+        /// The last error.
+        error: SendError,
+    },
+    /// Another instance is running the same action right now.
+    #[error("action {0} is in progress in another instance")]
+    InProgressElsewhere(String),
+    /// A handler asked for a retry.
+    #[error("handler {0}")]
+    Handler(String),
+    /// An earlier record of the same conversation failed in this batch.
+    #[error("an earlier record of the same conversation failed")]
+    Blocked,
+}
+
+impl RecordError {
+    /// A stable snake_case reason for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::UnknownBot(_) => "unknown_bot",
+            Self::Store(_) => "store_unavailable",
+            Self::Send { .. } => "send_failed",
+            Self::InProgressElsewhere(_) => "in_progress_elsewhere",
+            Self::Handler(_) => "handler_retry",
+            Self::Blocked => "blocked",
+        }
+    }
+}
+
+/// The dispatcher's dependencies, built once per process.
+#[derive(Clone)]
+pub struct Dispatcher {
+    /// Bots, rules and settings.
+    pub config: Arc<Config>,
+    /// Custom handlers.
+    pub handlers: Registry,
+    /// The effect store (the dedup store's table, other keys).
+    pub effects: Arc<dyn DedupStore>,
+    /// Conversation state and failure reasons.
+    pub state: Arc<dyn StateStore>,
+    /// Sending.
+    pub delivery: Arc<Delivery>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Metrics.
+    pub metrics: Arc<dyn MetricsSink>,
+}
+
+/// How a record ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Every action done (or already done before).
+    Done,
+    /// No rule or handler matched.
+    NoRule,
+    /// A handler or a template failed permanently: logged, not retried.
+    Dropped,
+}
+
+impl RecordOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::NoRule => "no_rule",
+            Self::Dropped => "dropped",
+        }
+    }
+}
+
+/// The stored conversation state: the current value, and the value before `event` changed
+/// it (a redelivery of `event` plans again from `prev`, so it matches the same rule).
+fn state_for(doc: Option<Value>, event_id: &str) -> Value {
+    match doc {
+        Some(d) if d["event"] == event_id => d["prev"].clone(),
+        Some(d) => d["data"].clone(),
+        None => Value::Null,
+    }
+}
+
+struct Ctx<'a> {
+    request_id: &'a str,
+    message_id: &'a str,
+    bot: &'a Bot,
+    event: &'a Event,
+    deadline_ms: i64,
+}
+
+impl Dispatcher {
+    /// Processes a batch; returns the message ids of the records that failed.
+    pub async fn process_batch(&self, request_id: &str, records: Vec<Record>, deadline_ms: i64) -> Vec<String> {
+        let started = Instant::now();
+        let refreshes_before = self.delivery.tokens().refreshes();
+        let count = records.len();
+        let mut groups: Vec<(String, Vec<Record>)> = Vec::new();
+        for r in records {
+            let g = r.group_id.clone().unwrap_or_else(|| r.message_id.clone());
+            match groups.iter_mut().find(|(k, _)| *k == g) {
+                Some((_, list)) => list.push(r),
+                None => groups.push((g, vec![r])),
+            }
+        }
+        let results = futures::future::join_all(
+            groups
+                .into_iter()
+                .map(|(_, list)| self.process_group(request_id, list, deadline_ms)),
+        )
+        .await;
+        let failed: Vec<String> = results.into_iter().flatten().collect();
+        self.metrics.emit(&BatchMetrics {
+            records: count,
+            failed: failed.len(),
+            token_refreshes: self.delivery.tokens().refreshes() - refreshes_before,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            timestamp_ms: self.clock.now_ms(),
+        });
+        tracing::info!(request_id, records = count, failed = failed.len(), duration_ms = started.elapsed().as_secs_f64() * 1000.0, "batch");
+        failed
+    }
+
+    async fn process_group(&self, request_id: &str, records: Vec<Record>, deadline_ms: i64) -> Vec<String> {
+        let mut failed = Vec::new();
+        for rec in records {
+            if !failed.is_empty() {
+                tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::Blocked.reason(),
+                    "record left for redelivery: an earlier record of its conversation failed");
+                failed.push(rec.message_id);
+                continue;
+            }
+            if self.process_record(request_id, &rec, deadline_ms).await.is_err() {
+                failed.push(rec.message_id);
+            }
+        }
+        failed
+    }
+
+    /// Processes one record, logging its outcome (and, on failure, storing the reason).
+    pub async fn process_record(
+        &self,
+        request_id: &str,
+        rec: &Record,
+        deadline_ms: i64,
+    ) -> Result<RecordOutcome, RecordError> {
+        let started = Instant::now();
+        let envelope: Result<Envelope, RecordError> =
+            serde_json::from_str(&rec.body).map_err(|e| RecordError::Malformed(e.to_string()));
+        let result = match &envelope {
+            Ok(env) => self.run(request_id, rec, env, deadline_ms).await,
+            Err(_) => Err(RecordError::Malformed("not a botgate envelope".into())),
+        };
+        let (bot, event_id, event_type) = envelope.as_ref().map_or(("", "", ""), |e| {
+            (e.bot.as_str(), e.event.event_id.as_str(), e.event.event_type.as_str())
+        });
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(o) => tracing::info!(request_id, message_id = %rec.message_id, bot, event_id, event_type,
+                outcome = o.as_str(), receive_count = rec.receive_count, duration_ms, "record"),
+            Err(e) => {
+                tracing::warn!(request_id, message_id = %rec.message_id, bot, event_id, event_type,
+                    outcome = "failed", reason = e.reason(), detail = %e, receive_count = rec.receive_count, duration_ms, "record");
+                let key = if event_id.is_empty() {
+                    failure_key("-", &rec.message_id)
+                } else {
+                    failure_key(bot, event_id)
+                };
+                let doc = json!({"reason": e.reason(), "detail": e.to_string(), "message_id": rec.message_id,
+                                 "receive_count": rec.receive_count, "at_ms": self.clock.now_ms()});
+                let until = self.clock.now_secs() + FAILURE_RETENTION_SECS;
+                if let Err(store) = self.state.put(&key, &doc, until).await {
+                    tracing::warn!(request_id, message_id = %rec.message_id, error = %store, "could not store the failure reason");
+                }
+            }
+        }
+        result
+    }
+
+    async fn run(
+        &self,
+        request_id: &str,
+        rec: &Record,
+        env: &Envelope,
+        deadline_ms: i64,
+    ) -> Result<RecordOutcome, RecordError> {
+        let bot = self
+            .config
+            .bots
+            .get(&env.bot)
+            .ok_or_else(|| RecordError::UnknownBot(env.bot.clone()))?;
+        let event = &env.event;
+        let cx = Ctx {
+            request_id,
+            message_id: &rec.message_id,
+            bot,
+            event,
+            deadline_ms,
+        };
+        let uses_state = !self.handlers.is_empty() || self.config.rules.use_state();
+        let state_key = conversation_key(&bot.id, event.conversation(), event.sender_id.as_deref().unwrap_or("-"));
+        let state = if uses_state {
+            state_for(self.state.get(&state_key, self.clock.now_secs()).await?, &event.event_id)
+        } else {
+            Value::Null
+        };
+
+        let mut plans = Vec::new();
+        let mut dropped = false;
+        for h in self.handlers.for_event(event) {
+            match h
+                .handle(&HandlerContext {
+                    bot,
+                    event,
+                    state: &state,
+                })
+                .await
+            {
+                Ok(Outcome::Handled { actions, state }) => {
+                    plans.push(Plan {
+                        source: format!("handler:{}", h.name()),
+                        actions,
+                        state,
+                    });
+                    break;
+                }
+                Ok(Outcome::Pass) => {}
+                Err(HandlerError::Retryable(why)) => return Err(RecordError::Handler(format!("{}: {why}", h.name()))),
+                Err(HandlerError::Permanent(why)) => {
+                    tracing::warn!(request_id, bot = %bot.id, event_id = %event.event_id, handler = h.name(),
+                        outcome = "dropped", reason = "handler_failed", detail = why, "handler");
+                    return Ok(RecordOutcome::Dropped);
+                }
+            }
+        }
+        if plans.is_empty() {
+            for p in self.config.rules.plan(&bot.id, event, &state) {
+                match p {
+                    Ok(plan) => plans.push(plan),
+                    Err((rule, e)) => {
+                        dropped = true;
+                        tracing::warn!(request_id, bot = %bot.id, event_id = %event.event_id, rule,
+                            outcome = "dropped", reason = "template_failed", detail = %e, "rule");
+                    }
+                }
+            }
+        }
+        if plans.is_empty() {
+            return Ok(if dropped {
+                RecordOutcome::Dropped
+            } else {
+                RecordOutcome::NoRule
+            });
+        }
+
+        let mut new_state = StateChange::Keep;
+        for plan in &plans {
+            for (i, action) in plan.actions.iter().enumerate() {
+                self.run_action(&cx, &plan.source, i, action).await?;
+            }
+            if plan.state != StateChange::Keep {
+                new_state = plan.state.clone();
+            }
+        }
+        let data = match new_state {
+            StateChange::Keep => None,
+            StateChange::Set(v) => Some(v),
+            StateChange::Clear => Some(Value::Null),
+        };
+        if let Some(data) = data {
+            let doc = json!({"data": data, "prev": state, "event": event.event_id});
+            let until = self.clock.now_secs() + i64::try_from(self.config.state_ttl_secs).unwrap_or(i64::MAX / 2);
+            self.state.put(&state_key, &doc, until).await?;
+        }
+        Ok(RecordOutcome::Done)
+    }
+
+    fn emit(&self, platform: &str, action: &str, outcome: &str, started: Instant, attempts: u32) {
+        self.metrics.emit(&ActionMetrics {
+            platform,
+            action,
+            outcome,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            attempts,
+            timestamp_ms: self.clock.now_ms(),
+        });
+    }
+
+    async fn run_action(&self, cx: &Ctx<'_>, source: &str, index: usize, action: &Action) -> Result<(), RecordError> {
+        let started = Instant::now();
+        let name = action.name();
+        let (sender, platform) = match action {
+            Action::Notify { bot, .. } => match self.config.bots.get(bot) {
+                Some(b) => (Some(b), b.platform.as_str()),
+                None => {
+                    self.log_action(cx, source, name, "permanent", 0, started, Some(&format!("no bot `{bot}` to notify through")));
+                    self.emit("none", name, "permanent", started, 0);
+                    return Ok(());
+                }
+            },
+            Action::Reply(_) => (Some(cx.bot), cx.bot.platform.as_str()),
+            Action::Forward { .. } | Action::Ignore => (None, "none"),
+        };
+        if matches!(action, Action::Ignore) {
+            self.log_action(cx, source, name, "ignored", 0, started, None);
+            self.emit(platform, name, "ignored", started, 0);
+            return Ok(());
+        }
+        let key = format!("effect#{}#{}#{source}#{index}", cx.bot.id, cx.event.event_id);
+        let claim = self
+            .effects
+            .claim(ClaimRequest {
+                key: &key,
+                now_ms: self.clock.now_ms(),
+                in_progress_ms: EFFECT_IN_PROGRESS_MS,
+                retention_secs: EFFECT_RETENTION_SECS,
+            })
+            .await?;
+        let safe_to_repeat = match (action, sender) {
+            (Action::Forward { .. }, _) => true,
+            (_, Some(b)) => platform_deduplicates(b.platform),
+            _ => false,
+        };
+        let (owner, resend) = match claim {
+            Claim::Claimed(owner) => (owner, false),
+            Claim::Held(rec) if rec.status == Status::Done => {
+                self.log_action(cx, source, name, "already_sent", 0, started, None);
+                self.emit(platform, name, "already_sent", started, 0);
+                return Ok(());
+            }
+            Claim::Held(_) => return Err(RecordError::InProgressElsewhere(key)),
+            Claim::TookOver(owner) if safe_to_repeat => (owner, true),
+            Claim::TookOver(owner) => {
+                self.effects.complete(&key, &owner).await?;
+                self.log_action(cx, source, name, "skipped", 0, started,
+                    Some("an earlier attempt stopped midway and may have sent it; this platform cannot drop a repeat"));
+                self.emit(platform, name, "skipped", started, 0);
+                return Ok(());
+            }
+        };
+        let effect_id = fifo_id(&key);
+        let idem = Idempotency {
+            key: &effect_id[..32],
+            resend,
+        };
+        let result = match (action, sender) {
+            (Action::Reply(msg), Some(bot)) => {
+                self.delivery
+                    .send(bot, Target::Reply(cx.event), msg, idem, cx.deadline_ms)
+                    .await
+            }
+            (Action::Notify { to, message, .. }, Some(bot)) => {
+                self.delivery.send(bot, Target::To(to), message, idem, cx.deadline_ms).await
+            }
+            (Action::Forward { url, secret }, _) => {
+                let req = forward::request(url, secret.expose(), &cx.bot.id, cx.event, &effect_id, self.clock.now_secs());
+                self.delivery.send_raw(&req, forward::classify, true, cx.deadline_ms).await
+            }
+            _ => Err(SendError::Permanent("nothing to send".into())),
+        };
+        match result {
+            Ok(sent) => {
+                self.effects.complete(&key, &owner).await?;
+                self.log_action(cx, source, name, "sent", sent.attempts, started, None);
+                self.emit(platform, name, "sent", started, sent.attempts);
+                Ok(())
+            }
+            Err(e @ (SendError::Permanent(_) | SendError::Ambiguous(_) | SendError::TokenInvalid(_))) => {
+                // Not retried: a permanent error fails the same way again, and an ambiguous
+                // one may have been delivered. Marked done so a redelivery does not repeat it.
+                self.effects.complete(&key, &owner).await?;
+                let outcome = e.class();
+                self.log_action(cx, source, name, outcome, 0, started, Some(&e.to_string()));
+                self.emit(platform, name, outcome, started, 0);
+                Ok(())
+            }
+            Err(error @ SendError::Retryable { .. }) => {
+                if let Err(release) = self.effects.release(&key, &owner).await {
+                    tracing::warn!(request_id = cx.request_id, key, error = %release,
+                        "could not release the effect claim; it lapses after {EFFECT_IN_PROGRESS_MS} ms");
+                }
+                self.log_action(cx, source, name, "retry", 0, started, Some(&error.to_string()));
+                self.emit(platform, name, "retry", started, 0);
+                Err(RecordError::Send { action: name, error })
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn log_action(
+        &self,
+        cx: &Ctx<'_>,
+        source: &str,
+        action: &str,
+        outcome: &str,
+        attempts: u32,
+        started: Instant,
+        reason: Option<&str>,
+    ) {
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match reason {
+            None => tracing::info!(request_id = cx.request_id, message_id = cx.message_id, bot = %cx.bot.id,
+                platform = %cx.event.platform, event_id = %cx.event.event_id, rule = source, action, outcome,
+                attempts, duration_ms, "action"),
+            Some(reason) => tracing::warn!(request_id = cx.request_id, message_id = cx.message_id, bot = %cx.bot.id,
+                platform = %cx.event.platform, event_id = %cx.event.event_id, rule = source, action, outcome,
+                reason, duration_ms, "action"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redelivery_plans_from_the_state_before_the_event() {
+        let doc = json!({"data": {"step": 2}, "prev": {"step": 1}, "event": "e1"});
+        assert_eq!(state_for(Some(doc.clone()), "e1"), json!({"step": 1}));
+        assert_eq!(state_for(Some(doc), "e2"), json!({"step": 2}));
+        assert_eq!(state_for(None, "e1"), Value::Null);
+    }
+}
