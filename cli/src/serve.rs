@@ -16,7 +16,7 @@ use botgate::callback::{self, Deps};
 use botgate::config::{QueueKind, StoreKind};
 use botgate::inbound::Request;
 use botgate::metrics::{Discard, MetricsSink, Stdout};
-use botgate::queue::Envelope;
+use botgate::dispatcher::{Dispatcher, Record};
 use botgate::queue::memory::MemoryQueue;
 
 use crate::Outcome;
@@ -36,6 +36,9 @@ pub struct Args {
     /// Also print CloudWatch EMF metric lines.
     #[arg(long)]
     emf: bool,
+    /// Only receive and queue events; do not run the dispatcher.
+    #[arg(long)]
+    no_dispatch: bool,
 }
 
 /// The HTTP adapter: turns an axum request into the platform layer's and back.
@@ -78,12 +81,12 @@ pub fn router(deps: Arc<Deps>, body_limit: usize) -> Router {
         .with_state(deps)
 }
 
-/// Prints what the in-memory queue receives (the dispatcher arrives with its own issue).
+/// Prints what the in-memory queue receives (`--no-dispatch`).
 async fn print_queue(queue: Arc<MemoryQueue>) {
     loop {
         queue.wait().await;
         for msg in queue.drain() {
-            match serde_json::from_str::<Envelope>(&msg.body) {
+            match serde_json::from_str::<botgate::queue::Envelope>(&msg.body) {
                 Ok(env) => tracing::info!(
                     bot = %env.bot, platform = %env.event.platform, event_id = %env.event.event_id,
                     event_type = %env.event.event_type, text = env.event.text.as_deref().unwrap_or(""),
@@ -91,6 +94,68 @@ async fn print_queue(queue: Arc<MemoryQueue>) {
                 ),
                 Err(e) => tracing::warn!(error = %e, "queued message is not an envelope"),
             }
+        }
+    }
+}
+
+/// How many times `serve` retries a failed record before it "dead-letters" it (as the
+/// SQS redrive policy in `template.yaml` does).
+const MAX_RECEIVES: u32 = 5;
+
+/// Runs the dispatcher on the in-memory queue, as Lambda runs it on SQS: batches of up to
+/// ten, failed records retried with a growing pause, then reported as dead letters.
+async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
+    let mut retries: Vec<(Record, tokio::time::Instant)> = Vec::new();
+    loop {
+        let next_retry = retries.iter().map(|(_, at)| *at).min();
+        tokio::select! {
+            () = queue.wait() => {}
+            () = async {
+                match next_retry {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+        }
+        let now = tokio::time::Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = retries.drain(..).partition(|(_, at)| *at <= now);
+        retries = later;
+        let mut records: Vec<Record> = due.into_iter().map(|(r, _)| r).collect();
+        records.extend(queue.drain().into_iter().map(|m| Record {
+            message_id: botgate::crypto::random_nonce(16),
+            body: m.body,
+            group_id: Some(m.group_id),
+            receive_count: 1,
+        }));
+        for batch in records.chunks(10) {
+            let deadline = dispatcher.clock.now_ms() + 30_000;
+            let failed = dispatcher
+                .process_batch(&botgate::crypto::random_nonce(16), batch.to_vec(), deadline)
+                .await;
+            for rec in batch.iter().filter(|r| failed.contains(&r.message_id)) {
+                if rec.receive_count >= MAX_RECEIVES {
+                    tracing::error!(message_id = %rec.message_id, receives = rec.receive_count,
+                        "dead letter: the record failed {MAX_RECEIVES} times (on AWS it would now sit in the DLQ)");
+                    continue;
+                }
+                let mut again = rec.clone();
+                again.receive_count += 1;
+                let pause = std::time::Duration::from_secs(2u64.pow(rec.receive_count));
+                retries.push((again, tokio::time::Instant::now() + pause));
+            }
+        }
+    }
+}
+
+/// Polls an SQS queue and runs the dispatcher on it (a local stand-in for Lambda's event
+/// source mapping, e.g. against moto).
+#[cfg(feature = "aws")]
+async fn dispatch_sqs(queue: botgate::queue::sqs::SqsQueue, dispatcher: Arc<Dispatcher>) {
+    loop {
+        let deadline = dispatcher.clock.now_ms() + 30_000;
+        if let Err(e) = queue.poll_once(&dispatcher, 10, deadline).await {
+            tracing::warn!(error = %e, "polling the queue failed; retrying in 5 s");
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         }
     }
 }
@@ -122,6 +187,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
             .init();
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -149,12 +215,40 @@ async fn serve(args: Args) -> Result<Outcome> {
         .map(|b| (b.id.clone(), b.platform.to_string()))
         .collect();
     let backends = (config.backends.store, config.backends.queue);
+    let dry_run = config.delivery.dry_run;
+    let rules = config.rules.len();
     let metrics: Arc<dyn MetricsSink> = if args.emf { Arc::new(Stdout) } else { Arc::new(Discard) };
-    let (deps, memory) = botgate::deps::build(config, metrics)
+    let (deps, memory) = botgate::deps::build(config, metrics.clone())
         .await
         .map_err(anyhow::Error::msg)?;
-    if backends.1 == QueueKind::Memory {
-        tokio::spawn(print_queue(memory.queue.clone()));
+    if !args.no_dispatch {
+        let dispatcher = botgate::deps::dispatcher(
+            deps.config.clone(),
+            metrics,
+            botgate::handler::Registry::default(),
+            None,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        let dispatcher = Arc::new(dispatcher);
+        match backends.1 {
+            QueueKind::Memory => drop(tokio::spawn(dispatch_memory(memory.queue.clone(), dispatcher))),
+            #[cfg(feature = "aws")]
+            QueueKind::Sqs => {
+                let sdk = aws_config::load_from_env().await;
+                let url = deps.config.backends.queue_url.clone().unwrap_or_default();
+                let queue = botgate::queue::sqs::SqsQueue::new(
+                    aws_sdk_sqs::Client::new(&sdk),
+                    url,
+                    deps.config.max_message_bytes,
+                );
+                drop(tokio::spawn(dispatch_sqs(queue, dispatcher)));
+            }
+            #[cfg(not(feature = "aws"))]
+            QueueKind::Sqs => {}
+        }
+    } else if backends.1 == QueueKind::Memory {
+        drop(tokio::spawn(print_queue(memory.queue.clone())));
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -168,12 +262,20 @@ async fn serve(args: Args) -> Result<Outcome> {
         } else {
             "DynamoDB"
         },
-        if backends.1 == QueueKind::Memory {
-            "in-memory (queued events are printed)"
-        } else {
-            "SQS"
-        }
+        if backends.1 == QueueKind::Memory { "in-memory" } else { "SQS" }
     );
+    if args.no_dispatch {
+        println!("  dispatcher: off (queued events are printed)");
+    } else {
+        println!(
+            "  dispatcher: {rules} rules, {}",
+            if dry_run {
+                "dry run (each send is printed, nothing is sent)"
+            } else {
+                "sending for real"
+            }
+        );
+    }
     for (id, platform) in &bots {
         println!("  {platform:<9} http://{addr}/{platform}/{id}");
     }

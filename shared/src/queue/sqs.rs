@@ -52,3 +52,112 @@ impl Queue for SqsQueue {
         })
     }
 }
+
+/// A received message: the record for the dispatcher and the handle that deletes it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The record.
+    pub record: crate::dispatcher::Record,
+    /// The receipt handle.
+    pub receipt_handle: String,
+}
+
+fn unavailable<E: std::fmt::Debug>(e: SdkError<E>) -> QueueError {
+    QueueError::Unavailable(match &e {
+        SdkError::ServiceError(s) => format!("{:?}", s.err()),
+        other => other.to_string(),
+    })
+}
+
+impl SqsQueue {
+    /// The queue URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Receives up to `max` (1-10) messages, waiting up to `wait_secs` for the first (what
+    /// Lambda's event source mapping does for the function; used by `botgate serve` with
+    /// `queue: sqs`, `botgate dlq` and the tests).
+    pub async fn receive(&self, max: i32, wait_secs: i32) -> Result<Vec<Received>, QueueError> {
+        use aws_sdk_sqs::types::MessageSystemAttributeName as Attr;
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(wait_secs)
+            .message_system_attribute_names(Attr::MessageGroupId)
+            .message_system_attribute_names(Attr::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                let attrs = m.attributes();
+                Some(Received {
+                    record: crate::dispatcher::Record {
+                        message_id: m.message_id()?.to_owned(),
+                        body: m.body().unwrap_or_default().to_owned(),
+                        group_id: attrs.and_then(|a| a.get(&Attr::MessageGroupId)).cloned(),
+                        receive_count: attrs
+                            .and_then(|a| a.get(&Attr::ApproximateReceiveCount))
+                            .and_then(|c| c.parse().ok())
+                            .unwrap_or(1),
+                    },
+                    receipt_handle: m.receipt_handle()?.to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes a received message.
+    pub async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// Sends a raw body to this FIFO queue (re-driving a dead letter).
+    pub async fn send_raw(&self, body: &str, group_id: &str, dedup_id: &str) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_group_id(group_id)
+            .message_deduplication_id(dedup_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// Receives one batch, runs it through `dispatcher` as Lambda would, and deletes the
+    /// records that did not fail. Returns (received, failed).
+    pub async fn poll_once(
+        &self,
+        dispatcher: &crate::dispatcher::Dispatcher,
+        wait_secs: i32,
+        deadline_ms: i64,
+    ) -> Result<(usize, usize), QueueError> {
+        let batch = self.receive(10, wait_secs).await?;
+        if batch.is_empty() {
+            return Ok((0, 0));
+        }
+        let records = batch.iter().map(|r| r.record.clone()).collect();
+        let request_id = crate::crypto::random_nonce(16);
+        let failed = dispatcher.process_batch(&request_id, records, deadline_ms).await;
+        for r in &batch {
+            if !failed.contains(&r.record.message_id) {
+                self.delete(&r.receipt_handle).await?;
+            }
+        }
+        Ok((batch.len(), failed.len()))
+    }
+}
