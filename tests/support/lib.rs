@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod fake;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -150,6 +152,121 @@ pub async fn create_fifo_queue(sdk: &aws_config::SdkConfig, name: &str) -> Strin
         .queue_url()
         .unwrap()
         .to_owned()
+}
+
+/// Creates a FIFO queue whose messages move to a FIFO dead-letter queue after
+/// `max_receive` receives; returns (queue URL, DLQ URL).
+pub async fn create_fifo_queue_with_dlq(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    max_receive: u32,
+    visibility_secs: u32,
+) -> (String, String) {
+    let client = aws_sdk_sqs::Client::new(sdk);
+    let dlq = create_fifo_queue(sdk, &format!("{name}-dlq")).await;
+    let arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let url = client
+        .create_queue()
+        .queue_name(format!("{name}.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility_secs.to_string())
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    (url, dlq)
+}
+
+/// The example configuration with delivery pointed at `fake` (no dry run, quick retries).
+pub async fn fake_config(fake: &fake::FakePlatform) -> Config {
+    let mut c = example_config().await;
+    c.delivery.dry_run = false;
+    c.delivery.base_urls = botgate::delivery::BaseUrls {
+        feishu: fake.url.clone(),
+        dingtalk: fake.url.clone(),
+        wechat: fake.url.clone(),
+        wecom: fake.url.clone(),
+    };
+    c.delivery.retry = botgate::delivery::RetryPolicy {
+        max_attempts: 3,
+        base_delay_ms: 20,
+        max_delay_ms: 200,
+    };
+    c
+}
+
+/// A dispatcher over `stores` sending for real (reqwest) with `clock`; also returns its
+/// recorded metrics.
+pub fn dispatcher(
+    config: Config,
+    stores: botgate::deps::DispatchStores,
+    clock: Arc<dyn botgate::clock::Clock>,
+    handlers: botgate::handler::Registry,
+) -> (botgate::dispatcher::Dispatcher, Arc<Recorded>) {
+    let metrics = Arc::new(Recorded::default());
+    let transport = Arc::new(botgate::delivery::transport::Reqwest::new(Duration::from_secs(5)).unwrap());
+    let d = botgate::deps::dispatcher_with(Arc::new(config), stores, transport, clock, metrics.clone(), handlers);
+    (d, metrics)
+}
+
+/// The normalized event of a signed sample callback for `bot` at `now_secs`.
+pub fn sample_event(
+    config: &Config,
+    bot: &str,
+    kind: botgate::inbound::SampleKind,
+    text: &str,
+    now_secs: i64,
+) -> botgate::Event {
+    let b = &config.bots[bot];
+    let req = botgate::sample::request(b.platform, b.credentials(), kind, text, now_secs).unwrap();
+    match b.verifier.verify(&req.as_request(), now_secs, &b.options).unwrap() {
+        botgate::Accepted::Event { event, .. } => *event,
+        other => panic!("not an event: {other:?}"),
+    }
+}
+
+/// A queued record carrying `event` for `bot`.
+pub fn record(message_id: &str, bot: &str, event: &botgate::Event) -> botgate::dispatcher::Record {
+    let key = format!("{}#{bot}#{}", event.platform, event.event_id);
+    let msg = botgate::queue::OutgoingMessage::for_event(bot, &key, event, 0).unwrap();
+    botgate::dispatcher::Record {
+        message_id: message_id.to_owned(),
+        body: msg.body,
+        group_id: Some(msg.group_id),
+        receive_count: 1,
+    }
+}
+
+/// The outcomes of the recorded action metrics.
+pub fn action_outcomes(metrics: &Recorded) -> Vec<(String, String)> {
+    metrics
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.get("action").is_some())
+        .map(|l| {
+            (
+                l["action"].as_str().unwrap().to_owned(),
+                l["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// Receives and deletes every message in the queue (all groups), returning their bodies.

@@ -161,3 +161,26 @@ impl SqsQueue {
         Ok((batch.len(), failed.len()))
     }
 }
+
+impl SqsQueue {
+    /// Moves up to `max` messages from this queue (a dead-letter queue) back to `to`,
+    /// keeping each message's group (so a conversation stays in order) under a fresh
+    /// deduplication id. Returns how many moved.
+    pub async fn redrive_to(&self, to: &SqsQueue, max: usize) -> Result<usize, QueueError> {
+        let mut moved = 0;
+        while moved < max {
+            let batch = self.receive(10, 0).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch.into_iter().take(max - moved) {
+                let group = m.record.group_id.clone().unwrap_or_else(|| m.record.message_id.clone());
+                let dedup = super::fifo_id(&format!("redrive#{}", m.record.message_id));
+                to.send_raw(&m.record.body, &group, &dedup).await?;
+                self.delete(&m.receipt_handle).await?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+}

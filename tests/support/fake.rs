@@ -1,0 +1,344 @@
+//! A fake chat platform for the dispatcher tests: the token and message endpoints of
+//! Feishu, DingTalk, WeChat and WeCom, and a forward receiver, on one loopback port. It
+//! checks app credentials and tokens the way the platforms do (a token must have been
+//! issued by it and not revoked; a request without one is refused with the platform's
+//! token-invalid code), deduplicates Feishu sends by `uuid`, checks forward signatures,
+//! and can be told to answer with scripted failures or to be slow.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+/// A message the fake accepted.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// `feishu`, `dingtalk`, `dingtalk-session`, `wechat`, `wecom` or `forward`.
+    pub platform: String,
+    /// The request path.
+    pub path: String,
+    /// The JSON body.
+    pub body: Value,
+    /// The headers (lower-case names).
+    pub headers: HashMap<String, String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// App id -> secret, for token requests.
+    apps: HashMap<String, String>,
+    /// Tokens issued and still valid.
+    tokens: HashSet<String>,
+    token_requests: HashMap<String, u32>,
+    send_requests: HashMap<String, u32>,
+    delivered: Vec<Delivered>,
+    feishu_uuids: HashSet<String>,
+    /// Scripted answers by platform, used before the normal answer.
+    script: HashMap<String, VecDeque<(u16, String)>>,
+    /// An answer given every time, by platform.
+    always: HashMap<String, (u16, String)>,
+    forward_secret: String,
+}
+
+/// The fake platform: started on a free port, stopped when the test's runtime ends.
+#[derive(Clone)]
+pub struct FakePlatform {
+    inner: Arc<Mutex<Inner>>,
+    latency_ms: Arc<AtomicU64>,
+    counter: Arc<AtomicU64>,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl FakePlatform {
+    /// Starts the fake; `apps` maps app ids (Feishu app_id, DingTalk appKey, WeChat appid,
+    /// WeCom corpid) to their secrets.
+    pub async fn start(apps: &[(&str, &str)], forward_secret: &str) -> Self {
+        let inner = Inner {
+            apps: apps.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            forward_secret: forward_secret.to_owned(),
+            ..Inner::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let fake = Self {
+            inner: Arc::new(Mutex::new(inner)),
+            latency_ms: Arc::new(AtomicU64::new(0)),
+            counter: Arc::new(AtomicU64::new(0)),
+            url,
+        };
+        let app = Router::new().fallback(handle).with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        fake
+    }
+
+    /// Starts the fake with the credentials of the example configuration's bots.
+    pub async fn for_example() -> Self {
+        Self::start(
+            &[
+                ("cli_0rleupfgfeytvez0", "demo-app-secret-not-real"),
+                (
+                    "dingmfj88k27cmra8su0",
+                    "uGZVplMZhBhMugETucJjc8Ekq33Pn1kFEmD0BMTUUBKMqnQVJGuQOqYpurYV3lBd",
+                ),
+                ("wx1m3vrk1npimbdk01", "demo-app-secret-not-real"),
+                ("wwq069yjbtrm6edv7w", "demo-corp-secret-not-real"),
+            ],
+            FORWARD_SECRET,
+        )
+        .await
+    }
+
+    /// Delays every message request (not token requests) by `ms`.
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.latency_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Answers the next message requests of `platform` with these (status, body) first.
+    pub fn script(&self, platform: &str, answers: &[(u16, &str)]) {
+        self.inner.lock().unwrap().script.insert(
+            platform.to_owned(),
+            answers.iter().map(|(s, b)| (*s, (*b).to_owned())).collect(),
+        );
+    }
+
+    /// Answers every message request of `platform` with (status, body).
+    pub fn always(&self, platform: &str, status: u16, body: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .always
+            .insert(platform.to_owned(), (status, body.to_owned()));
+    }
+
+    /// Stops scripted failures.
+    pub fn heal(&self) {
+        let mut i = self.inner.lock().unwrap();
+        i.always.clear();
+        i.script.clear();
+    }
+
+    /// Revokes every token issued so far (the platform's answer becomes token-invalid).
+    pub fn revoke_tokens(&self) {
+        self.inner.lock().unwrap().tokens.clear();
+    }
+
+    /// Token requests seen for `platform`.
+    pub fn token_requests(&self, platform: &str) -> u32 {
+        self.inner
+            .lock()
+            .unwrap()
+            .token_requests
+            .get(platform)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Message requests seen for `platform` (accepted or not).
+    pub fn send_requests(&self, platform: &str) -> u32 {
+        self.inner
+            .lock()
+            .unwrap()
+            .send_requests
+            .get(platform)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Messages accepted, in order.
+    pub fn delivered(&self) -> Vec<Delivered> {
+        self.inner.lock().unwrap().delivered.clone()
+    }
+
+    /// Messages accepted for `platform`.
+    pub fn delivered_to(&self, platform: &str) -> Vec<Delivered> {
+        self.delivered().into_iter().filter(|d| d.platform == platform).collect()
+    }
+
+    fn issue(&self, platform: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        let token = format!("{platform}-token-{n}");
+        self.inner.lock().unwrap().tokens.insert(token.clone());
+        token
+    }
+}
+
+/// The forward receiver's shared secret.
+pub const FORWARD_SECRET: &str = "forward-secret-for-tests";
+
+fn reply(status: u16, body: Value) -> axum::response::Response {
+    (
+        StatusCode::from_u16(status).unwrap(),
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn platform_of(path: &str) -> Option<&'static str> {
+    if path.starts_with("/open-apis/") {
+        Some("feishu")
+    } else if path.starts_with("/v1.0/") {
+        Some("dingtalk")
+    } else if path.starts_with("/robot/sendBySession") {
+        Some("dingtalk-session")
+    } else if path == "/cgi-bin/stable_token" || path.starts_with("/cgi-bin/message/custom") {
+        Some("wechat")
+    } else if path.starts_with("/cgi-bin/") {
+        Some("wecom")
+    } else if path.starts_with("/forward") {
+        Some("forward")
+    } else {
+        None
+    }
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+    let path = uri.path().to_owned();
+    let Some(platform) = platform_of(&path) else {
+        return reply(404, json!({"error": "no such endpoint"}));
+    };
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let headers: HashMap<String, String> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+
+    // Token endpoints.
+    let token_of = |id: &str, secret: &str| {
+        let i = fake.inner.lock().unwrap();
+        i.apps.get(id).is_some_and(|s| s == secret)
+    };
+    match path.as_str() {
+        "/open-apis/auth/v3/tenant_access_token/internal" => {
+            *fake.inner.lock().unwrap().token_requests.entry("feishu".into()).or_default() += 1;
+            return if token_of(body["app_id"].as_str().unwrap_or(""), body["app_secret"].as_str().unwrap_or("")) {
+                reply(200, json!({"code": 0, "msg": "ok", "tenant_access_token": fake.issue("feishu"), "expire": 7200}))
+            } else {
+                reply(200, json!({"code": 10014, "msg": "app secret invalid"}))
+            };
+        }
+        "/v1.0/oauth2/accessToken" => {
+            *fake.inner.lock().unwrap().token_requests.entry("dingtalk".into()).or_default() += 1;
+            return if token_of(body["appKey"].as_str().unwrap_or(""), body["appSecret"].as_str().unwrap_or("")) {
+                reply(200, json!({"accessToken": fake.issue("dingtalk"), "expireIn": 7200}))
+            } else {
+                reply(400, json!({"code": "invalidClientIdOrSecret", "message": "bad appKey or appSecret"}))
+            };
+        }
+        "/cgi-bin/stable_token" => {
+            *fake.inner.lock().unwrap().token_requests.entry("wechat".into()).or_default() += 1;
+            return if token_of(body["appid"].as_str().unwrap_or(""), body["secret"].as_str().unwrap_or("")) {
+                reply(200, json!({"access_token": fake.issue("wechat"), "expires_in": 7200}))
+            } else {
+                reply(200, json!({"errcode": 40125, "errmsg": "invalid appsecret"}))
+            };
+        }
+        "/cgi-bin/gettoken" => {
+            *fake.inner.lock().unwrap().token_requests.entry("wecom".into()).or_default() += 1;
+            let ok = token_of(
+                &query_param(&uri, "corpid").unwrap_or_default(),
+                &query_param(&uri, "corpsecret").unwrap_or_default(),
+            );
+            return if ok {
+                reply(200, json!({"errcode": 0, "errmsg": "ok", "access_token": fake.issue("wecom"), "expires_in": 7200}))
+            } else {
+                reply(200, json!({"errcode": 40001, "errmsg": "invalid credential"}))
+            };
+        }
+        _ => {}
+    }
+
+    // Message endpoints.
+    *fake.inner.lock().unwrap().send_requests.entry(platform.into()).or_default() += 1;
+    let latency = fake.latency_ms.load(Ordering::SeqCst);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let scripted = {
+        let mut i = fake.inner.lock().unwrap();
+        let next = i.script.get_mut(platform).and_then(VecDeque::pop_front);
+        next.or_else(|| i.always.get(platform).cloned())
+    };
+    if let Some((status, body)) = scripted {
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+        return reply(status, v);
+    }
+    let token = match platform {
+        "feishu" => headers
+            .get("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::to_owned),
+        "dingtalk" => headers.get("x-acs-dingtalk-access-token").cloned(),
+        "wechat" | "wecom" => query_param(&uri, "access_token"),
+        _ => None,
+    };
+    let valid = token.as_ref().is_some_and(|t| fake.inner.lock().unwrap().tokens.contains(t));
+    match platform {
+        "feishu" if !valid => return reply(400, json!({"code": 99991663, "msg": "Invalid access token"})),
+        "dingtalk" if !valid => return reply(401, json!({"code": "InvalidAuthentication", "message": "token invalid"})),
+        "wechat" | "wecom" if !valid => return reply(200, json!({"errcode": 40014, "errmsg": "invalid access_token"})),
+        "forward" => {
+            let i = fake.inner.lock().unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            let ts = headers.get("x-botgate-timestamp").cloned().unwrap_or_default();
+            let sig = headers.get("x-botgate-signature").cloned().unwrap_or_default();
+            if !botgate::delivery::forward::verify(&i.forward_secret, &ts, &sig, &raw, now) {
+                return reply(401, json!({"error": "bad signature"}));
+            }
+        }
+        _ => {}
+    }
+    // Per-platform shape checks.
+    let bad = match platform {
+        "feishu" => !body["content"].is_string() || body["msg_type"].as_str().is_none(),
+        "wechat" => body["touser"].as_str().is_none() || body["msgtype"].as_str().is_none(),
+        "wecom" => body["touser"].as_str().is_none() || !body["agentid"].is_number(),
+        "dingtalk" => body["robotCode"].as_str().is_none() || !body["msgParam"].is_string(),
+        _ => false,
+    };
+    if bad {
+        return match platform {
+            "feishu" => reply(400, json!({"code": 230001, "msg": "invalid request"})),
+            "dingtalk" => reply(400, json!({"code": "invalidParameter", "message": "bad body"})),
+            _ => reply(200, json!({"errcode": 44002, "errmsg": "empty post data"})),
+        };
+    }
+    let mut i = fake.inner.lock().unwrap();
+    if platform == "feishu"
+        && let Some(uuid) = body["uuid"].as_str()
+        && !i.feishu_uuids.insert(uuid.to_owned())
+    {
+        // Feishu drops a repeat of the same uuid within an hour, answering success.
+        return reply(200, json!({"code": 0, "msg": "success", "data": {}}));
+    }
+    i.delivered.push(Delivered {
+        platform: platform.to_owned(),
+        path,
+        body,
+        headers,
+    });
+    match platform {
+        "feishu" => reply(200, json!({"code": 0, "msg": "success", "data": {"message_id": "om_fake"}})),
+        "dingtalk" => reply(200, json!({"processQueryKey": "fake"})),
+        "forward" => reply(204, Value::Null),
+        _ => reply(200, json!({"errcode": 0, "errmsg": "ok"})),
+    }
+}
