@@ -1,6 +1,8 @@
 //! The `botgate` command line's commands, as a library so examples and benches can reuse them.
 
 pub mod cipher;
+#[cfg(feature = "aws")]
+pub mod dlq;
 pub mod event;
 pub mod input;
 pub mod serve;

@@ -2,6 +2,8 @@
 //! botgate locally.
 
 use botgate_cli::{Outcome, cipher, event, serve, sign, verify};
+#[cfg(feature = "aws")]
+use botgate_cli::dlq;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,10 @@ Examples:
   # A signed, encrypted sample callback, as a curl command for a running gateway
   botgate event --platform feishu --credentials creds.json --type message --text hello --format curl
 
+  # What is in the dead-letter queue and why; then put it back once fixed
+  botgate dlq --dlq-url $DLQ_URL --table $TABLE
+  botgate dlq --dlq-url $DLQ_URL --redrive --queue-url $QUEUE_URL
+
 Credentials files hold the bot's keys under the platform's names, for example
   feishu:   {\"app_id\", \"encrypt_key\", \"verification_token\"}
   wechat:   {\"token\", \"encoding_aes_key\", \"app_id\"}
@@ -63,8 +69,11 @@ enum Command {
     Decrypt(cipher::DecryptArgs),
     /// Generate a signed (and, where configured, encrypted) sample callback.
     Event(event::Args),
-    /// Run the callback gateway locally (in-memory store and queue by default).
+    /// Run the gateway and the dispatcher locally (in-memory store and queue by default).
     Serve(serve::Args),
+    /// List the dead-letter queue with each event's failure reason, or re-drive it.
+    #[cfg(feature = "aws")]
+    Dlq(dlq::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +85,8 @@ fn main() -> ExitCode {
         Command::Decrypt(a) => cipher::decrypt(a),
         Command::Event(a) => event::run(a),
         Command::Serve(a) => serve::run(a),
+        #[cfg(feature = "aws")]
+        Command::Dlq(a) => dlq::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

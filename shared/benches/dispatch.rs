@@ -1,0 +1,109 @@
+//! The dispatcher's own cost per record, without the platform call: decode the envelope,
+//! match the rules, render the template, claim and complete the effect (in memory), build
+//! the HTTP request and classify the answer, log and emit metrics. The transport answers
+//! success at once, so nothing here waits on a network. Each iteration is a new event.
+//!
+//! Run: `cargo bench -p botgate --bench dispatch`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use botgate::clock::SystemClock;
+use botgate::config::{Config, EnvResolver};
+use botgate::delivery::transport::{HttpRequest, HttpResponse, Transport, TransportError};
+use botgate::deps::DispatchStores;
+use botgate::dispatcher::Record;
+use botgate::handler::Registry;
+use botgate::inbound::SampleKind;
+use botgate::metrics::Discard;
+use botgate::queue::OutgoingMessage;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Answers every request with the platforms' success shape, at once.
+struct Instant;
+
+#[async_trait::async_trait]
+impl Transport for Instant {
+    async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        let body = if req.url.contains("tenant_access_token") {
+            r#"{"code":0,"tenant_access_token":"t","expire":7200}"#
+        } else if req.url.contains("token") {
+            r#"{"errcode":0,"access_token":"t","expires_in":7200}"#
+        } else {
+            r#"{"code":0,"errcode":0}"#
+        };
+        Ok(HttpResponse {
+            status: 200,
+            body: body.into(),
+            retry_after_secs: None,
+        })
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return;
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/botgate.yaml");
+    let Ok(mut config) = rt.block_on(Config::from_file(&path, &EnvResolver)) else {
+        return;
+    };
+    config.delivery.dry_run = false;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let d = botgate::deps::dispatcher_with(
+        Arc::new(config),
+        DispatchStores::in_memory(),
+        Arc::new(Instant),
+        Arc::new(SystemClock),
+        Arc::new(Discard),
+        Registry::default(),
+    );
+    let counter = AtomicU64::new(0);
+    let mut group = c.benchmark_group("dispatch");
+    for (bot, kind, text) in [
+        ("feishu-demo", SampleKind::Message, "/help"),
+        ("wechat-demo", SampleKind::Subscribe, ""),
+        ("wecom-demo", SampleKind::Message, "disk full on db-1"),
+    ] {
+        let b = &d.config.bots[bot];
+        let req = botgate::sample::request(b.platform, b.credentials(), kind, text, now).unwrap_or_default();
+        let Ok(botgate::Accepted::Event { event, .. }) = b.verifier.verify(&req.as_request(), now, &b.options) else {
+            return;
+        };
+        group.bench_function(format!("{} record", b.platform), |bench| {
+            bench.to_async(&rt).iter_batched(
+                || {
+                    let mut ev = (*event).clone();
+                    ev.event_id = format!("e{}", counter.fetch_add(1, Ordering::Relaxed));
+                    let msg = OutgoingMessage::for_event(bot, &ev.event_id, &ev, 0).unwrap_or_else(|_| unreachable!());
+                    Record {
+                        message_id: ev.event_id.clone(),
+                        body: msg.body,
+                        group_id: Some(msg.group_id),
+                        receive_count: 1,
+                    }
+                },
+                |rec| {
+                    let d = &d;
+                    async move {
+                        let r = d.process_record("bench", &rec, i64::MAX).await;
+                        assert!(r.is_ok());
+                        black_box(r)
+                    }
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
