@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Smoke test: runs the `callback` function under `cargo lambda watch` (the Lambda runtime
-# API emulator) on the example configuration with in-memory backends, and invokes it with
-# freshly signed API Gateway events, at least one per platform. Needs cargo-lambda
+# Smoke test: runs the `callback` and `dispatcher` functions under `cargo lambda watch` (the
+# Lambda runtime API emulator) on the example configuration with in-memory backends (the
+# dispatcher in dry run), and invokes them with freshly signed API Gateway events and SQS
+# batches, at least one per platform. Needs cargo-lambda
 # (`make venv-deploy` puts it in .venv).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,7 +15,7 @@ log="$tmp/watch.log"
 cleanup() { [ -n "${watch_pid:-}" ] && kill "$watch_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-cargo build -q -p botgate-cli -p callback
+cargo build -q -p botgate-cli -p callback -p dispatcher
 NOW="$(date +%s)" scripts/make-events.sh "$tmp/events" >/dev/null
 
 BOTGATE_CONFIG_FILE="$root/examples/botgate.yaml" AWS_LAMBDA_LOG_FORMAT=JSON \
@@ -35,5 +36,13 @@ try: print(json.load(sys.stdin).get("statusCode"))
 except Exception: print("none")')"
   if [ "$status" = "200" ]; then pass=$((pass+1)); echo "ok   $name"; else fail=$((fail+1)); echo "FAIL $name: $out"; fi
 done
+for name in feishu-help wechat-subscribe wechat-click wecom-message dingtalk-message; do
+  out="$(cargo lambda invoke dispatcher --invoke-address 127.0.0.1 --invoke-port "$port" --output-format json --data-file "$tmp/events/dispatcher-$name.json" 2>&1 || true)"
+  failures="$(printf '%s' "$out" | python3 -c 'import json,sys
+try: print(len(json.load(sys.stdin)["batchItemFailures"]))
+except Exception: print("none")')"
+  if [ "$failures" = "0" ]; then pass=$((pass+1)); echo "ok   dispatcher $name"; else fail=$((fail+1)); echo "FAIL dispatcher $name: $out"; fi
+done
+grep -q "dry run: the request botgate would send" "$log" || { echo "FAIL the dispatcher printed no dry-run request" >&2; fail=$((fail+1)); }
 echo "smoke: $pass passed, $fail failed"
 if [ "$fail" -ne 0 ]; then tail -50 "$log" >&2; exit 1; fi

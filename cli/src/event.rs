@@ -16,6 +16,9 @@ pub enum Format {
     Curl,
     /// An API Gateway HTTP API (v2) event, for `cargo lambda invoke callback --data-file`.
     Apigw,
+    /// An SQS event carrying the verified event as the callback queues it, for
+    /// `cargo lambda invoke dispatcher --data-file`.
+    Sqs,
 }
 
 /// Arguments of `botgate event`.
@@ -110,6 +113,39 @@ pub fn apigw(req: &OwnedRequest, platform: Platform, bot: &str, now: i64) -> Val
     ev
 }
 
+/// An SQS event (one FIFO record) holding what the callback would queue for `req`.
+pub fn sqs(req: &OwnedRequest, platform: Platform, creds: &Value, bot: &str, now: i64) -> Result<Value> {
+    let verifier = botgate::Verifier::from_credentials(platform, creds)?;
+    let event = match verifier.verify(&req.as_request(), now, &botgate::Options::default()) {
+        Ok(botgate::Accepted::Event { event, .. }) => event,
+        Ok(_) => return Err(anyhow!("a URL verification is answered by the callback and never queued")),
+        Err(e) => return Err(anyhow!("the sample does not verify: {e}")),
+    };
+    let key = format!("{platform}#{bot}#{}", event.event_id);
+    let msg = botgate::queue::OutgoingMessage::for_event(bot, &key, &event, now * 1000)?;
+    let id = &msg.dedup_id[..32];
+    let message_id = format!("{}-{}-{}-{}-{}", &id[..8], &id[8..12], &id[12..16], &id[16..20], &id[20..32]);
+    Ok(json!({"Records": [{
+        "messageId": message_id,
+        "receiptHandle": format!("sample-{id}"),
+        "body": msg.body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": (now * 1000).to_string(),
+            "SequenceNumber": "18849496460467696128",
+            "MessageGroupId": msg.group_id,
+            "SenderId": "AIDAEXAMPLE",
+            "MessageDeduplicationId": msg.dedup_id,
+            "ApproximateFirstReceiveTimestamp": (now * 1000).to_string()
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:botgate-events.fifo",
+        "awsRegion": "us-east-1"
+    }]}))
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> Result<Outcome> {
     let (platform, creds) = args.bot.load()?;
@@ -123,6 +159,10 @@ pub fn run(args: Args) -> Result<Outcome> {
             println!("{}", curl(&req, &url));
         }
         Format::Apigw => println!("{}", serde_json::to_string_pretty(&apigw(&req, platform, &bot, now))?),
+        Format::Sqs => println!(
+            "{}",
+            serde_json::to_string_pretty(&sqs(&req, platform, &creds, &bot, now)?)?
+        ),
     }
     Ok(Outcome::Ok)
 }
