@@ -14,11 +14,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: ## run the gateway locally on the example configuration (in-memory store and queue)
+run: ## run the gateway and dispatcher locally on the example configuration (in memory, dry run)
 	cargo run -q -p botgate-cli -- serve --config $(CONFIG) --listen $(LISTEN)
 
 test: venv ## run every test (starts moto itself for the DynamoDB/SQS tests)
-	@if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --workspace --no-fail-fast; \
+	@if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --workspace --no-fail-fast \
+	  && cargo test -q --workspace --doc; \
 	else cargo test --workspace --no-fail-fast; fi
 
 lint: ## rustfmt and clippy, warnings as errors
@@ -35,7 +36,7 @@ sam: venv-deploy ## validate (cfn-lint) and build the SAM application, offline
 events: ## regenerate events/ (API Gateway v2 samples at a fixed time)
 	scripts/make-events.sh
 
-bench: ## criterion benchmarks (inbound per platform, raw floor, in-process handler)
+bench: ## criterion benchmarks (inbound per platform, raw floor, in-process handler, dispatcher)
 	cargo bench -p botgate
 
 fuzz: ## run each fuzz target for FUZZ_SECONDS (default 60)

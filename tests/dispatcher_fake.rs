@@ -39,7 +39,12 @@ async fn each_platform_replies_once_with_a_fresh_token() {
         ("wecom-demo", SampleKind::Message, "disk full", "wecom"),
         ("dingtalk-demo", SampleKind::Message, "ping", "dingtalk-session"),
     ];
-    let (d, _) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+    let (d, _) = dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    );
     for (i, (bot, kind, text, _)) in cases.iter().enumerate() {
         let mut ev = sample_event(&config, bot, *kind, text, NOW);
         if *bot == "dingtalk-demo" {
@@ -56,7 +61,10 @@ async fn each_platform_replies_once_with_a_fresh_token() {
     assert_eq!(feishu[0].body["uuid"].as_str().unwrap().len(), 32);
     let wechat = fake.delivered_to("wechat");
     assert_eq!(wechat.len(), 1);
-    assert_eq!(wechat[0].body["text"]["content"], "Welcome! Send 'help' to see what I can do.");
+    assert_eq!(
+        wechat[0].body["text"]["content"],
+        "Welcome! Send 'help' to see what I can do."
+    );
     let wecom = fake.delivered_to("wecom");
     assert_eq!(wecom[0].body["text"]["content"], "Got it: disk full");
     assert_eq!(wecom[0].body["agentid"], 1000002);
@@ -93,7 +101,12 @@ async fn expired_session_webhook_falls_back_to_the_robot_api_with_a_token() {
 async fn the_same_record_twice_sends_one_reply() {
     let fake = FakePlatform::for_example().await;
     let config = fake_config(&fake).await;
-    let (d, metrics) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+    let (d, metrics) = dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    );
     let ev = sample_event(&config, "wechat-demo", SampleKind::Subscribe, "", NOW);
     let rec = record("m1", "wechat-demo", &ev);
     for _ in 0..2 {
@@ -119,7 +132,12 @@ async fn crash_after_send_never_gives_a_second_reply() {
     ] {
         let ev = sample_event(&config, bot, kind, text, NOW);
         // First life: sends, then "crashes" before anything is recorded (fresh stores below).
-        let (first, _) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+        let (first, _) = dispatcher(
+            config.clone(),
+            DispatchStores::in_memory(),
+            clock(),
+            Registry::default(),
+        );
         first.process_record("t", &record("m", bot, &ev), far()).await.unwrap();
         // What the crash leaves behind: the effect claimed, in progress, past its expiry.
         let stores = DispatchStores::in_memory();
@@ -146,18 +164,33 @@ async fn crash_after_send_never_gives_a_second_reply() {
 #[tokio::test]
 async fn rate_limited_then_ok_is_one_reply_after_backoff() {
     let fake = FakePlatform::for_example().await;
-    fake.script("feishu", &[(429, r#"{"code":99991400,"msg":"request trigger frequency limit"}"#)]);
+    fake.script(
+        "feishu",
+        &[(429, r#"{"code":99991400,"msg":"request trigger frequency limit"}"#)],
+    );
     let config = fake_config(&fake).await;
-    let (d, metrics) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+    let (d, metrics) = dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    );
     let ev = sample_event(&config, "feishu-demo", SampleKind::Message, "/help", NOW);
     let started = Instant::now();
-    assert!(d.process_batch("t", vec![record("m", "feishu-demo", &ev)], far()).await.is_empty());
+    assert!(
+        d.process_batch("t", vec![record("m", "feishu-demo", &ev)], far())
+            .await
+            .is_empty()
+    );
     assert!(started.elapsed().as_millis() >= 10, "no backoff pause");
     assert_eq!(fake.send_requests("feishu"), 2);
     assert_eq!(fake.delivered_to("feishu").len(), 1);
     let lines = metrics.0.lock().unwrap().clone();
     let action = lines.iter().find(|l| l.get("action").is_some()).unwrap();
-    assert_eq!((action["outcome"].as_str(), action["send_attempts"].as_u64()), (Some("sent"), Some(2)));
+    assert_eq!(
+        (action["outcome"].as_str(), action["send_attempts"].as_u64()),
+        (Some("sent"), Some(2))
+    );
 }
 
 #[tokio::test]
@@ -165,9 +198,18 @@ async fn permanent_error_is_not_retried_and_the_record_is_done() {
     let fake = FakePlatform::for_example().await;
     fake.always("wechat", 200, r#"{"errcode":40003,"errmsg":"invalid openid"}"#);
     let config = fake_config(&fake).await;
-    let (d, metrics) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+    let (d, metrics) = dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    );
     let ev = sample_event(&config, "wechat-demo", SampleKind::Subscribe, "", NOW);
-    assert!(d.process_batch("t", vec![record("m", "wechat-demo", &ev)], far()).await.is_empty());
+    assert!(
+        d.process_batch("t", vec![record("m", "wechat-demo", &ev)], far())
+            .await
+            .is_empty()
+    );
     assert_eq!(fake.send_requests("wechat"), 1, "a permanent error is not retried");
     assert_eq!(action_outcomes(&metrics), [("reply".into(), "permanent".into())]);
     // Redelivery does not try again either.
@@ -179,7 +221,12 @@ async fn permanent_error_is_not_retried_and_the_record_is_done() {
 async fn an_invalid_token_is_refetched_once() {
     let fake = FakePlatform::for_example().await;
     let config = fake_config(&fake).await;
-    let (d, _) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+    let (d, _) = dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    );
     for (i, text) in ["one", "two"].iter().enumerate() {
         if i == 1 {
             fake.revoke_tokens();
@@ -200,9 +247,18 @@ async fn an_invalid_token_is_refetched_once() {
 async fn bad_app_secret_is_a_permanent_failure() {
     let fake = FakePlatform::start(&[("wx1m3vrk1npimbdk01", "another-secret")], FORWARD_SECRET).await;
     let config = fake_config(&fake).await;
-    let (d, metrics) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+    let (d, metrics) = dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    );
     let ev = sample_event(&config, "wechat-demo", SampleKind::Subscribe, "", NOW);
-    assert!(d.process_batch("t", vec![record("m", "wechat-demo", &ev)], far()).await.is_empty());
+    assert!(
+        d.process_batch("t", vec![record("m", "wechat-demo", &ev)], far())
+            .await
+            .is_empty()
+    );
     assert_eq!(fake.token_requests("wechat"), 1);
     assert_eq!(fake.send_requests("wechat"), 0);
     assert_eq!(action_outcomes(&metrics), [("reply".into(), "permanent".into())]);
@@ -212,7 +268,12 @@ async fn bad_app_secret_is_a_permanent_failure() {
 async fn a_batch_of_ten_with_one_malformed_record_fails_only_that_one() {
     let fake = FakePlatform::for_example().await;
     let config = fake_config(&fake).await;
-    let (d, _) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+    let (d, _) = dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    );
     let mut records: Vec<Record> = (0..9)
         .map(|i| {
             let mut ev = sample_event(&config, "wecom-demo", SampleKind::Message, &format!("n{i}"), NOW);
@@ -241,7 +302,12 @@ async fn a_failure_holds_back_the_rest_of_its_conversation_only() {
     let fake = FakePlatform::for_example().await;
     fake.always("wechat", 503, "busy");
     let config = fake_config(&fake).await;
-    let (d, _) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+    let (d, _) = dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    );
     let mut records = Vec::new();
     for i in 0..3 {
         let mut ev = sample_event(&config, "wechat-demo", SampleKind::Subscribe, "", NOW);
@@ -276,9 +342,13 @@ async fn forwards_are_signed_and_checked_by_the_receiver() {
     let deadline = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock) + 25_000;
     let (d, metrics) = dispatcher(config.clone(), DispatchStores::in_memory(), system, Registry::default());
     let ev = sample_event(&config, "wecom-demo", SampleKind::Message, "hello", NOW);
-    d.process_record("t", &record("m1", "wecom-demo", &ev), deadline).await.unwrap();
+    d.process_record("t", &record("m1", "wecom-demo", &ev), deadline)
+        .await
+        .unwrap();
     let bad = sample_event(&config, "wechat-demo", SampleKind::Message, "hello", NOW);
-    d.process_record("t", &record("m2", "wechat-demo", &bad), deadline).await.unwrap();
+    d.process_record("t", &record("m2", "wechat-demo", &bad), deadline)
+        .await
+        .unwrap();
     let got = fake.delivered_to("forward");
     assert_eq!(got.len(), 1, "only the correctly signed forward is accepted");
     assert_eq!(got[0].body["event"]["text"], "hello");
@@ -287,7 +357,10 @@ async fn forwards_are_signed_and_checked_by_the_receiver() {
     assert_eq!(got[0].headers["x-botgate-delivery"].len(), 64);
     assert_eq!(
         action_outcomes(&metrics),
-        [("forward".into(), "sent".into()), ("forward".into(), "permanent".into())]
+        [
+            ("forward".into(), "sent".into()),
+            ("forward".into(), "permanent".into())
+        ]
     );
 }
 
@@ -299,7 +372,12 @@ fn serde_saphyr_free_parse(yaml: &str) -> serde_json::Value {
 async fn a_two_step_command_keeps_state_per_user() {
     let fake = FakePlatform::for_example().await;
     let config = fake_config(&fake).await;
-    let (d, _) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+    let (d, _) = dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    );
     let steps = ["/feedback", "Fast and simple", "/help"];
     for (i, text) in steps.iter().enumerate() {
         let ev = sample_event(&config, "feishu-demo", SampleKind::Message, text, NOW);
@@ -368,10 +446,17 @@ async fn custom_handlers_run_before_rules_and_can_pass() {
 async fn ten_chats_take_less_than_twice_one_record() {
     let fake = FakePlatform::for_example().await;
     let config = fake_config(&fake).await;
-    let (d, _) = dispatcher(config.clone(), DispatchStores::in_memory(), clock(), Registry::default());
+    let (d, _) = dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    );
     // Warm the token cache and the connection pool, as a warm Lambda instance would be.
     let warm = sample_event(&config, "wecom-demo", SampleKind::Message, "warm", NOW);
-    d.process_record("t", &record("w", "wecom-demo", &warm), far()).await.unwrap();
+    d.process_record("t", &record("w", "wecom-demo", &warm), far())
+        .await
+        .unwrap();
     fake.set_latency_ms(50);
     let make = |i: usize| {
         let mut ev = sample_event(&config, "wecom-demo", SampleKind::Message, &format!("n{i}"), NOW);

@@ -100,10 +100,17 @@ async fn the_same_sqs_message_twice_gives_one_reply() {
     let ev = sample_event(&config, "wecom-demo", SampleKind::Message, "once", NOW);
     let rec = record("ignored", "wecom-demo", &ev);
     let q = queue(&f.sdk, &f.queue_url);
-    q.send_raw(&rec.body, rec.group_id.as_deref().unwrap(), "d1").await.unwrap();
+    q.send_raw(&rec.body, rec.group_id.as_deref().unwrap(), "d1")
+        .await
+        .unwrap();
     let got = q.receive(10, 0).await.unwrap();
     assert_eq!(got.len(), 1);
-    let (d, _) = dispatcher(config, stores(&f.sdk, &f.table), Arc::new(FixedClock::at_ms(NOW * 1000)), Registry::default());
+    let (d, _) = dispatcher(
+        config,
+        stores(&f.sdk, &f.table),
+        Arc::new(FixedClock::at_ms(NOW * 1000)),
+        Registry::default(),
+    );
     // Two deliveries of the same message (two instances, or one after a timeout).
     let deadline = NOW * 1000 + 25_000;
     let (a, b) = tokio::join!(
@@ -161,9 +168,16 @@ async fn always_failing_sends_reach_the_dlq_with_their_reason() {
     let rec = record("x", "wecom-demo", &ev);
     let q = queue(&f.sdk, &url);
     let dlq = queue(&f.sdk, &dlq_url);
-    q.send_raw(&rec.body, rec.group_id.as_deref().unwrap(), "d1").await.unwrap();
+    q.send_raw(&rec.body, rec.group_id.as_deref().unwrap(), "d1")
+        .await
+        .unwrap();
     let stores = stores(&f.sdk, &f.table);
-    let (d, _) = dispatcher(config, stores.clone(), Arc::new(botgate::clock::SystemClock), Registry::default());
+    let (d, _) = dispatcher(
+        config,
+        stores.clone(),
+        Arc::new(botgate::clock::SystemClock),
+        Registry::default(),
+    );
     let mut failures = 0;
     for _ in 0..20 {
         let deadline = botgate::clock::SystemClock.now_ms() + 25_000;
@@ -181,7 +195,10 @@ async fn always_failing_sends_reach_the_dlq_with_their_reason() {
     assert_eq!(fake.send_requests("wecom"), 6, "3 attempts per receive");
     let reason = stores
         .state
-        .get(&failure_key("wecom-demo", &ev.event_id), botgate::clock::SystemClock.now_secs())
+        .get(
+            &failure_key("wecom-demo", &ev.event_id),
+            botgate::clock::SystemClock.now_secs(),
+        )
         .await
         .unwrap()
         .unwrap();

@@ -53,7 +53,8 @@ async fn go(args: Args) -> Result<Outcome> {
         .as_ref()
         .map(|t| DynamoState::new(aws_sdk_dynamodb::Client::new(&sdk), t));
     let mut seen = 0;
-    // Received messages stay invisible for the queue's visibility timeout, so each shows once.
+    let mut handles = Vec::new();
+    // Each message shows once: received messages stay invisible until released at the end.
     while seen < args.max {
         let batch = dlq.receive(10, 0).await?;
         if batch.is_empty() {
@@ -61,26 +62,33 @@ async fn go(args: Args) -> Result<Outcome> {
         }
         for m in batch {
             seen += 1;
+            handles.push(m.receipt_handle.clone());
             let env: Option<Envelope> = serde_json::from_str(&m.record.body).ok();
             let (bot, event_id, event_type) = env.as_ref().map_or(("?", "?", "?"), |e| {
                 (e.bot.as_str(), e.event.event_id.as_str(), e.event.event_type.as_str())
             });
-            let why = match (&reasons, &env) {
-                (Some(store), Some(_)) => store
-                    .get(&failure_key(bot, event_id), i64::MIN / 2)
+            let key = match &env {
+                Some(_) => failure_key(bot, event_id),
+                None => failure_key("-", &m.record.message_id),
+            };
+            let why = match &reasons {
+                Some(store) => store
+                    .get(&key, i64::MIN / 2)
                     .await
                     .ok()
                     .flatten()
                     .and_then(|d| d["detail"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| "no reason on record".into()),
-                (_, None) => "not a botgate envelope (malformed)".into(),
-                (None, _) => "pass --table to see the reason".into(),
+                None => "pass --table to see the reason".into(),
             };
             println!(
                 "{}  bot={bot} event={event_id} type={event_type} receives={}\n    reason: {why}",
                 m.record.message_id, m.record.receive_count
             );
         }
+    }
+    for h in &handles {
+        dlq.release(h).await?;
     }
     println!(
         "{seen} message(s) in the dead-letter queue{}",

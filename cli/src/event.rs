@@ -118,13 +118,24 @@ pub fn sqs(req: &OwnedRequest, platform: Platform, creds: &Value, bot: &str, now
     let verifier = botgate::Verifier::from_credentials(platform, creds)?;
     let event = match verifier.verify(&req.as_request(), now, &botgate::Options::default()) {
         Ok(botgate::Accepted::Event { event, .. }) => event,
-        Ok(_) => return Err(anyhow!("a URL verification is answered by the callback and never queued")),
+        Ok(_) => {
+            return Err(anyhow!(
+                "a URL verification is answered by the callback and never queued"
+            ));
+        }
         Err(e) => return Err(anyhow!("the sample does not verify: {e}")),
     };
     let key = format!("{platform}#{bot}#{}", event.event_id);
     let msg = botgate::queue::OutgoingMessage::for_event(bot, &key, &event, now * 1000)?;
     let id = &msg.dedup_id[..32];
-    let message_id = format!("{}-{}-{}-{}-{}", &id[..8], &id[8..12], &id[12..16], &id[16..20], &id[20..32]);
+    let message_id = format!(
+        "{}-{}-{}-{}-{}",
+        &id[..8],
+        &id[8..12],
+        &id[12..16],
+        &id[16..20],
+        &id[20..32]
+    );
     Ok(json!({"Records": [{
         "messageId": message_id,
         "receiptHandle": format!("sample-{id}"),

@@ -1,9 +1,9 @@
 //! `botgate`: debug platform callbacks from the command line, and (with the gateway) run
 //! botgate locally.
 
-use botgate_cli::{Outcome, cipher, event, serve, sign, verify};
 #[cfg(feature = "aws")]
 use botgate_cli::dlq;
+use botgate_cli::{Outcome, cipher, event, serve, sign, verify};
 
 use std::process::ExitCode;
 

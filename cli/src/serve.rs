@@ -14,9 +14,9 @@ use axum::response::IntoResponse;
 use axum::serve::ListenerExt;
 use botgate::callback::{self, Deps};
 use botgate::config::{QueueKind, StoreKind};
+use botgate::dispatcher::{Dispatcher, Record};
 use botgate::inbound::Request;
 use botgate::metrics::{Discard, MetricsSink, Stdout};
-use botgate::dispatcher::{Dispatcher, Record};
 use botgate::queue::memory::MemoryQueue;
 
 use crate::Outcome;
@@ -262,7 +262,11 @@ async fn serve(args: Args) -> Result<Outcome> {
         } else {
             "DynamoDB"
         },
-        if backends.1 == QueueKind::Memory { "in-memory" } else { "SQS" }
+        if backends.1 == QueueKind::Memory {
+            "in-memory"
+        } else {
+            "SQS"
+        }
     );
     if args.no_dispatch {
         println!("  dispatcher: off (queued events are printed)");

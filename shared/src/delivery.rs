@@ -242,7 +242,12 @@ pub struct Sent {
 pub(crate) fn credential<'b>(bot: &'b Bot, names: &[&str]) -> Result<&'b str, SendError> {
     names
         .iter()
-        .find_map(|n| bot.credentials().get(*n).and_then(Value::as_str).filter(|v| !v.is_empty()))
+        .find_map(|n| {
+            bot.credentials()
+                .get(*n)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+        })
         .ok_or_else(|| {
             SendError::Permanent(format!(
                 "bot `{}` has no `{}`: it is needed to send on {}",
@@ -349,11 +354,7 @@ impl Delivery {
             Platform::Wecom => wecom::send_request(call, tok),
         }
         .map_err(|e| (e, None))?;
-        let resp = self
-            .transport
-            .send(&req)
-            .await
-            .map_err(|e| (e.into(), token.clone()))?;
+        let resp = self.transport.send(&req).await.map_err(|e| (e.into(), token.clone()))?;
         let verdict = match call.bot.platform {
             Platform::Feishu => feishu::send_response(&resp),
             Platform::Dingtalk => dingtalk::send_response(&resp),
@@ -503,7 +504,10 @@ mod tests {
                 retry_after_ms: Some(2000)
             })
         );
-        assert!(matches!(classify_status(&r(503, "x")), Some(SendError::Retryable { .. })));
+        assert!(matches!(
+            classify_status(&r(503, "x")),
+            Some(SendError::Retryable { .. })
+        ));
         assert_eq!(classify_status(&r(200, "")), None);
         assert!(matches!(json_body(&r(200, "<html>")), Err(SendError::Permanent(_))));
         assert_eq!(snippet("é".repeat(150).as_str()).len(), 200);

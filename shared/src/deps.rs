@@ -168,7 +168,14 @@ pub async fn dispatcher(
             _ => DispatchStores::in_memory(),
         },
     };
-    Ok(dispatcher_with(config, stores, transport, Arc::new(SystemClock), metrics, handlers))
+    Ok(dispatcher_with(
+        config,
+        stores,
+        transport,
+        Arc::new(SystemClock),
+        metrics,
+        handlers,
+    ))
 }
 
 /// Loads the configuration of a Lambda function: `BOTGATE_CONFIG` (the YAML itself) or

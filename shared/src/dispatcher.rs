@@ -187,7 +187,13 @@ impl Dispatcher {
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
             timestamp_ms: self.clock.now_ms(),
         });
-        tracing::info!(request_id, records = count, failed = failed.len(), duration_ms = started.elapsed().as_secs_f64() * 1000.0, "batch");
+        tracing::info!(
+            request_id,
+            records = count,
+            failed = failed.len(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "batch"
+        );
         failed
     }
 
@@ -270,7 +276,10 @@ impl Dispatcher {
         let uses_state = !self.handlers.is_empty() || self.config.rules.use_state();
         let state_key = conversation_key(&bot.id, event.conversation(), event.sender_id.as_deref().unwrap_or("-"));
         let state = if uses_state {
-            state_for(self.state.get(&state_key, self.clock.now_secs()).await?, &event.event_id)
+            state_for(
+                self.state.get(&state_key, self.clock.now_secs()).await?,
+                &event.event_id,
+            )
         } else {
             Value::Null
         };
@@ -363,7 +372,15 @@ impl Dispatcher {
             Action::Notify { bot, .. } => match self.config.bots.get(bot) {
                 Some(b) => (Some(b), b.platform.as_str()),
                 None => {
-                    self.log_action(cx, source, name, "permanent", 0, started, Some(&format!("no bot `{bot}` to notify through")));
+                    self.log_action(
+                        cx,
+                        source,
+                        name,
+                        "permanent",
+                        0,
+                        started,
+                        Some(&format!("no bot `{bot}` to notify through")),
+                    );
                     self.emit("none", name, "permanent", started, 0);
                     return Ok(());
                 }
@@ -391,23 +408,24 @@ impl Dispatcher {
             (_, Some(b)) => platform_deduplicates(b.platform),
             _ => false,
         };
-        let (owner, resend) = match claim {
-            Claim::Claimed(owner) => (owner, false),
-            Claim::Held(rec) if rec.status == Status::Done => {
-                self.log_action(cx, source, name, "already_sent", 0, started, None);
-                self.emit(platform, name, "already_sent", started, 0);
-                return Ok(());
-            }
-            Claim::Held(_) => return Err(RecordError::InProgressElsewhere(key)),
-            Claim::TookOver(owner) if safe_to_repeat => (owner, true),
-            Claim::TookOver(owner) => {
-                self.effects.complete(&key, &owner).await?;
-                self.log_action(cx, source, name, "skipped", 0, started,
+        let (owner, resend) =
+            match claim {
+                Claim::Claimed(owner) => (owner, false),
+                Claim::Held(rec) if rec.status == Status::Done => {
+                    self.log_action(cx, source, name, "already_sent", 0, started, None);
+                    self.emit(platform, name, "already_sent", started, 0);
+                    return Ok(());
+                }
+                Claim::Held(_) => return Err(RecordError::InProgressElsewhere(key)),
+                Claim::TookOver(owner) if safe_to_repeat => (owner, true),
+                Claim::TookOver(owner) => {
+                    self.effects.complete(&key, &owner).await?;
+                    self.log_action(cx, source, name, "skipped", 0, started,
                     Some("an earlier attempt stopped midway and may have sent it; this platform cannot drop a repeat"));
-                self.emit(platform, name, "skipped", started, 0);
-                return Ok(());
-            }
-        };
+                    self.emit(platform, name, "skipped", started, 0);
+                    return Ok(());
+                }
+            };
         let effect_id = fifo_id(&key);
         let idem = Idempotency {
             key: &effect_id[..32],
@@ -420,11 +438,22 @@ impl Dispatcher {
                     .await
             }
             (Action::Notify { to, message, .. }, Some(bot)) => {
-                self.delivery.send(bot, Target::To(to), message, idem, cx.deadline_ms).await
+                self.delivery
+                    .send(bot, Target::To(to), message, idem, cx.deadline_ms)
+                    .await
             }
             (Action::Forward { url, secret }, _) => {
-                let req = forward::request(url, secret.expose(), &cx.bot.id, cx.event, &effect_id, self.clock.now_secs());
-                self.delivery.send_raw(&req, forward::classify, true, cx.deadline_ms).await
+                let req = forward::request(
+                    url,
+                    secret.expose(),
+                    &cx.bot.id,
+                    cx.event,
+                    &effect_id,
+                    self.clock.now_secs(),
+                );
+                self.delivery
+                    .send_raw(&req, forward::classify, true, cx.deadline_ms)
+                    .await
             }
             _ => Err(SendError::Permanent("nothing to send".into())),
         };

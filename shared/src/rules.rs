@@ -243,14 +243,24 @@ const WHEN_KEYS: [&str; 11] = [
     "regex",
     "state",
 ];
-const KINDS: [&str; 6] = ["message", "card_action", "subscribe", "unsubscribe", "menu_click", "unknown"];
+const KINDS: [&str; 6] = [
+    "message",
+    "card_action",
+    "subscribe",
+    "unsubscribe",
+    "menu_click",
+    "unknown",
+];
 
 fn parse_when(v: &Value) -> Result<Matcher, String> {
     let Some(map) = v.as_object() else {
         return Err("`when` must be a map (an empty map matches every event)".into());
     };
     if let Some(k) = map.keys().find(|k| !WHEN_KEYS.contains(&k.as_str())) {
-        return Err(format!("`when.{k}` is not a known field (known: {})", WHEN_KEYS.join(", ")));
+        return Err(format!(
+            "`when.{k}` is not a known field (known: {})",
+            WHEN_KEYS.join(", ")
+        ));
     }
     let platform = one_or_many(v, "platform")?
         .map(|ps| ps.iter().map(|p| p.parse::<Platform>()).collect::<Result<Vec<_>, _>>())
@@ -265,7 +275,9 @@ fn parse_when(v: &Value) -> Result<Matcher, String> {
         .filter(|k| map.contains_key(*k))
         .collect();
     if tests.len() > 1 {
-        return Err(format!("use one of `when.text`, `when.command`, `when.regex`, not {tests:?}"));
+        return Err(format!(
+            "use one of `when.text`, `when.command`, `when.regex`, not {tests:?}"
+        ));
     }
     let str_of = |k: &str| {
         map.get(k)
@@ -460,7 +472,9 @@ fn parse_rule(index: usize, v: &Value, env: &mut Environment<'static>) -> Result
         };
         for item in list {
             let Some((a, spec)) = item.as_object().filter(|m| m.len() == 1).and_then(|m| m.iter().next()) else {
-                return Err(err("each item of `actions` is a map with one action, such as `- reply: hi`".into()));
+                return Err(err(
+                    "each item of `actions` is a map with one action, such as `- reply: hi`".into(),
+                ));
             };
             actions.push(b.action(a, spec).map_err(&err)?);
         }
@@ -789,7 +803,10 @@ mod tests {
         assert_eq!(texts(&got[0]), ["help for u1: a,b"]);
         // /helpme is not /help
         assert_eq!(p(&message(Platform::Feishu, "/helpme"))[0].source, "fallback");
-        assert_eq!(texts(&p(&message(Platform::Dingtalk, "deploy api"))[0]), ["deploying api"]);
+        assert_eq!(
+            texts(&p(&message(Platform::Dingtalk, "deploy api"))[0]),
+            ["deploying api"]
+        );
         assert_eq!(p(&message(Platform::Wechat, "deploy api"))[0].source, "fallback");
         assert_eq!(texts(&p(&message(Platform::Wechat, "  hi "))[0]), ["hello"]);
         let mut click = message(Platform::Wechat, "");

@@ -159,7 +159,10 @@ impl FakePlatform {
 
     /// Messages accepted for `platform`.
     pub fn delivered_to(&self, platform: &str) -> Vec<Delivered> {
-        self.delivered().into_iter().filter(|d| d.platform == platform).collect()
+        self.delivered()
+            .into_iter()
+            .filter(|d| d.platform == platform)
+            .collect()
     }
 
     fn issue(&self, platform: &str) -> String {
@@ -225,37 +228,79 @@ async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, 
     };
     match path.as_str() {
         "/open-apis/auth/v3/tenant_access_token/internal" => {
-            *fake.inner.lock().unwrap().token_requests.entry("feishu".into()).or_default() += 1;
-            return if token_of(body["app_id"].as_str().unwrap_or(""), body["app_secret"].as_str().unwrap_or("")) {
-                reply(200, json!({"code": 0, "msg": "ok", "tenant_access_token": fake.issue("feishu"), "expire": 7200}))
+            *fake
+                .inner
+                .lock()
+                .unwrap()
+                .token_requests
+                .entry("feishu".into())
+                .or_default() += 1;
+            return if token_of(
+                body["app_id"].as_str().unwrap_or(""),
+                body["app_secret"].as_str().unwrap_or(""),
+            ) {
+                reply(
+                    200,
+                    json!({"code": 0, "msg": "ok", "tenant_access_token": fake.issue("feishu"), "expire": 7200}),
+                )
             } else {
                 reply(200, json!({"code": 10014, "msg": "app secret invalid"}))
             };
         }
         "/v1.0/oauth2/accessToken" => {
-            *fake.inner.lock().unwrap().token_requests.entry("dingtalk".into()).or_default() += 1;
-            return if token_of(body["appKey"].as_str().unwrap_or(""), body["appSecret"].as_str().unwrap_or("")) {
+            *fake
+                .inner
+                .lock()
+                .unwrap()
+                .token_requests
+                .entry("dingtalk".into())
+                .or_default() += 1;
+            return if token_of(
+                body["appKey"].as_str().unwrap_or(""),
+                body["appSecret"].as_str().unwrap_or(""),
+            ) {
                 reply(200, json!({"accessToken": fake.issue("dingtalk"), "expireIn": 7200}))
             } else {
-                reply(400, json!({"code": "invalidClientIdOrSecret", "message": "bad appKey or appSecret"}))
+                reply(
+                    400,
+                    json!({"code": "invalidClientIdOrSecret", "message": "bad appKey or appSecret"}),
+                )
             };
         }
         "/cgi-bin/stable_token" => {
-            *fake.inner.lock().unwrap().token_requests.entry("wechat".into()).or_default() += 1;
-            return if token_of(body["appid"].as_str().unwrap_or(""), body["secret"].as_str().unwrap_or("")) {
+            *fake
+                .inner
+                .lock()
+                .unwrap()
+                .token_requests
+                .entry("wechat".into())
+                .or_default() += 1;
+            return if token_of(
+                body["appid"].as_str().unwrap_or(""),
+                body["secret"].as_str().unwrap_or(""),
+            ) {
                 reply(200, json!({"access_token": fake.issue("wechat"), "expires_in": 7200}))
             } else {
                 reply(200, json!({"errcode": 40125, "errmsg": "invalid appsecret"}))
             };
         }
         "/cgi-bin/gettoken" => {
-            *fake.inner.lock().unwrap().token_requests.entry("wecom".into()).or_default() += 1;
+            *fake
+                .inner
+                .lock()
+                .unwrap()
+                .token_requests
+                .entry("wecom".into())
+                .or_default() += 1;
             let ok = token_of(
                 &query_param(&uri, "corpid").unwrap_or_default(),
                 &query_param(&uri, "corpsecret").unwrap_or_default(),
             );
             return if ok {
-                reply(200, json!({"errcode": 0, "errmsg": "ok", "access_token": fake.issue("wecom"), "expires_in": 7200}))
+                reply(
+                    200,
+                    json!({"errcode": 0, "errmsg": "ok", "access_token": fake.issue("wecom"), "expires_in": 7200}),
+                )
             } else {
                 reply(200, json!({"errcode": 40001, "errmsg": "invalid credential"}))
             };
@@ -264,7 +309,13 @@ async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, 
     }
 
     // Message endpoints.
-    *fake.inner.lock().unwrap().send_requests.entry(platform.into()).or_default() += 1;
+    *fake
+        .inner
+        .lock()
+        .unwrap()
+        .send_requests
+        .entry(platform.into())
+        .or_default() += 1;
     let latency = fake.latency_ms.load(Ordering::SeqCst);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -287,10 +338,17 @@ async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, 
         "wechat" | "wecom" => query_param(&uri, "access_token"),
         _ => None,
     };
-    let valid = token.as_ref().is_some_and(|t| fake.inner.lock().unwrap().tokens.contains(t));
+    let valid = token
+        .as_ref()
+        .is_some_and(|t| fake.inner.lock().unwrap().tokens.contains(t));
     match platform {
         "feishu" if !valid => return reply(400, json!({"code": 99991663, "msg": "Invalid access token"})),
-        "dingtalk" if !valid => return reply(401, json!({"code": "InvalidAuthentication", "message": "token invalid"})),
+        "dingtalk" if !valid => {
+            return reply(
+                401,
+                json!({"code": "InvalidAuthentication", "message": "token invalid"}),
+            );
+        }
         "wechat" | "wecom" if !valid => return reply(200, json!({"errcode": 40014, "errmsg": "invalid access_token"})),
         "forward" => {
             let i = fake.inner.lock().unwrap();
@@ -336,7 +394,10 @@ async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, 
         headers,
     });
     match platform {
-        "feishu" => reply(200, json!({"code": 0, "msg": "success", "data": {"message_id": "om_fake"}})),
+        "feishu" => reply(
+            200,
+            json!({"code": 0, "msg": "success", "data": {"message_id": "om_fake"}}),
+        ),
         "dingtalk" => reply(200, json!({"processQueryKey": "fake"})),
         "forward" => reply(204, Value::Null),
         _ => reply(200, json!({"errcode": 0, "errmsg": "ok"})),

@@ -9,13 +9,8 @@ use lambda_runtime::{Error, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Arc::new(botgate::deps::load_config_from_env().await?);
-    let dispatcher = botgate::deps::dispatcher(
-        config,
-        Arc::new(botgate::metrics::Stdout),
-        dispatcher::handlers(),
-        None,
-    )
-    .await?;
+    let dispatcher =
+        botgate::deps::dispatcher(config, Arc::new(botgate::metrics::Stdout), dispatcher::handlers(), None).await?;
     let dispatcher = Arc::new(dispatcher);
     lambda_runtime::run(service_fn(move |event| {
         let dispatcher = dispatcher.clone();

@@ -55,9 +55,19 @@ async fn every_sample_batch_is_dispatched() {
     }
     let requests = transport.requests.lock().unwrap().clone();
     let urls: Vec<&str> = requests.iter().map(|r| r.url.as_str()).collect();
-    assert!(urls.iter().any(|u| u.starts_with("https://oapi.dingtalk.com/robot/sendBySession")), "{urls:?}");
-    assert!(urls.iter().any(|u| u.contains("/open-apis/im/v1/messages/om_")), "{urls:?}");
-    assert!(urls.iter().any(|u| u.contains("/cgi-bin/message/custom/send")), "{urls:?}");
+    assert!(
+        urls.iter()
+            .any(|u| u.starts_with("https://oapi.dingtalk.com/robot/sendBySession")),
+        "{urls:?}"
+    );
+    assert!(
+        urls.iter().any(|u| u.contains("/open-apis/im/v1/messages/om_")),
+        "{urls:?}"
+    );
+    assert!(
+        urls.iter().any(|u| u.contains("/cgi-bin/message/custom/send")),
+        "{urls:?}"
+    );
     assert!(urls.iter().any(|u| u.contains("/cgi-bin/message/send")), "{urls:?}");
 }
 

@@ -18,7 +18,10 @@ pub const RETRYABLE: [i64; 2] = [130_101, -1];
 /// `POST /v1.0/oauth2/accessToken {appKey, appSecret}`.
 pub fn token_request(base: &str, bot: &Bot) -> Result<HttpRequest, SendError> {
     let body = json!({"appKey": credential(bot, &["app_key"])?, "appSecret": credential(bot, &["app_secret"])?});
-    Ok(HttpRequest::post(format!("{base}/v1.0/oauth2/accessToken"), body.to_string()))
+    Ok(HttpRequest::post(
+        format!("{base}/v1.0/oauth2/accessToken"),
+        body.to_string(),
+    ))
 }
 
 /// `{accessToken, expireIn}`.
@@ -36,7 +39,10 @@ fn api_answer(resp: &HttpResponse) -> Result<Value, SendError> {
     match resp.status {
         200..=299 => Ok(v),
         401 => Err(SendError::TokenInvalid(format!("HTTP 401: {}", snippet(&resp.body)))),
-        403 if v["code"].as_str().is_some_and(|c| c.contains("QpsLimit") || c.contains("Throttl")) => {
+        403 if v["code"]
+            .as_str()
+            .is_some_and(|c| c.contains("QpsLimit") || c.contains("Throttl")) =>
+        {
             Err(SendError::retryable(format!("HTTP 403: {}", snippet(&resp.body))))
         }
         s => Err(SendError::Permanent(format!("HTTP {s}: {}", snippet(&resp.body)))),
@@ -66,7 +72,10 @@ fn robot_param(msg: &Message) -> (&'static str, Value) {
                 "sampleActionCard",
                 json!({"title": title, "text": text, "singleTitle": b.text, "singleURL": b.url}),
             ),
-            None => ("sampleMarkdown", json!({"title": title, "text": format!("### {title}\n{text}")})),
+            None => (
+                "sampleMarkdown",
+                json!({"title": title, "text": format!("### {title}\n{text}")}),
+            ),
         },
         Message::Image { url: Some(u), .. } => ("sampleImageMsg", json!({"photoURL": u})),
         Message::News { articles } if !articles.is_empty() => {
@@ -78,7 +87,10 @@ fn robot_param(msg: &Message) -> (&'static str, Value) {
             )
         }
         Message::Text { text, .. } => ("sampleText", json!({"content": text})),
-        other => ("sampleText", json!({"content": render(other)["text"]["content"].as_str().unwrap_or("")})),
+        other => (
+            "sampleText",
+            json!({"content": render(other)["text"]["content"].as_str().unwrap_or("")}),
+        ),
     }
 }
 

@@ -95,7 +95,11 @@ pub(crate) fn send_request(call: &Call<'_>, token: &str) -> Result<HttpRequest, 
 
 fn to_request(call: &Call<'_>, to: &str, msg_type: Value, content: String, uuid: &str) -> (String, Value) {
     (
-        format!("{}/open-apis/im/v1/messages?receive_id_type={}", call.base, receive_id_type(to)),
+        format!(
+            "{}/open-apis/im/v1/messages?receive_id_type={}",
+            call.base,
+            receive_id_type(to)
+        ),
         json!({"receive_id": to, "msg_type": msg_type, "content": content, "uuid": uuid}),
     )
 }

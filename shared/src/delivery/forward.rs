@@ -20,7 +20,10 @@ use crate::event::Event;
 /// The signature header's value for `body` at `timestamp_secs`.
 pub fn signature(secret: &str, timestamp_secs: i64, body: &str) -> String {
     let msg = format!("{timestamp_secs}.{body}");
-    format!("v1={}", hex::encode(crypto::hmac_sha256(secret.as_bytes(), msg.as_bytes())))
+    format!(
+        "v1={}",
+        hex::encode(crypto::hmac_sha256(secret.as_bytes(), msg.as_bytes()))
+    )
 }
 
 /// Checks a forwarded request the way a receiver should (constant time, 5-minute window).
@@ -39,7 +42,10 @@ pub fn allowed_url(url: &str) -> bool {
     url.starts_with("https://")
         || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
             .iter()
-            .any(|p| url.strip_prefix(p).is_some_and(|r| r.is_empty() || r.starts_with([':', '/'])))
+            .any(|p| {
+                url.strip_prefix(p)
+                    .is_some_and(|r| r.is_empty() || r.starts_with([':', '/']))
+            })
 }
 
 /// The signed request.

@@ -16,7 +16,10 @@ pub const TOKEN_INVALID: [i64; 3] = [40001, 40014, 42001];
 pub fn token_request(base: &str, bot: &Bot) -> Result<HttpRequest, SendError> {
     let body = json!({"grant_type": "client_credential", "appid": credential(bot, &["app_id"])?,
                       "secret": credential(bot, &["app_secret"])?, "force_refresh": false});
-    Ok(HttpRequest::post(format!("{base}/cgi-bin/stable_token"), body.to_string()))
+    Ok(HttpRequest::post(
+        format!("{base}/cgi-bin/stable_token"),
+        body.to_string(),
+    ))
 }
 
 /// `{access_token, expires_in}` or `{errcode, errmsg}`.

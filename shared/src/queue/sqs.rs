@@ -124,6 +124,19 @@ impl SqsQueue {
             .map_err(unavailable)
     }
 
+    /// Makes a received message visible again at once (after only looking at it).
+    pub async fn release(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
     /// Sends a raw body to this FIFO queue (re-driving a dead letter).
     pub async fn send_raw(&self, body: &str, group_id: &str, dedup_id: &str) -> Result<(), QueueError> {
         self.client

@@ -72,7 +72,9 @@ impl TokenStore for DynamoTokens {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
-            .update_expression("SET lease_until = :until, lease_owner = :owner, expiration = if_not_exists(expiration, :ttl)")
+            .update_expression(
+                "SET lease_until = :until, lease_owner = :owner, expiration = if_not_exists(expiration, :ttl)",
+            )
             .condition_expression("attribute_not_exists(pk) OR attribute_not_exists(lease_until) OR lease_until < :now")
             .expression_attribute_values(":until", n(now_ms + lease_ms))
             .expression_attribute_values(":owner", s(owner))
