@@ -264,6 +264,15 @@ async fn bad_app_secret_is_a_permanent_failure() {
     assert_eq!(action_outcomes(&metrics), [("reply".into(), "permanent".into())]);
 }
 
+/// A WeCom message from user `i` (its own conversation).
+fn wecom_user_record(config: &botgate::config::Config, i: usize) -> Record {
+    let mut ev = sample_event(config, "wecom-demo", SampleKind::Message, &format!("n{i}"), NOW);
+    ev.sender_id = Some(format!("user{i}"));
+    ev.chat_id = Some(format!("user{i}"));
+    ev.reply.open_id = Some(format!("user{i}"));
+    record(&format!("m{i}"), "wecom-demo", &ev)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_batch_of_ten_with_one_malformed_record_fails_only_that_one() {
     let fake = FakePlatform::for_example().await;
@@ -274,15 +283,7 @@ async fn a_batch_of_ten_with_one_malformed_record_fails_only_that_one() {
         clock(),
         Registry::default(),
     );
-    let mut records: Vec<Record> = (0..9)
-        .map(|i| {
-            let mut ev = sample_event(&config, "wecom-demo", SampleKind::Message, &format!("n{i}"), NOW);
-            ev.sender_id = Some(format!("user{i}"));
-            ev.chat_id = Some(format!("user{i}"));
-            ev.reply.open_id = Some(format!("user{i}"));
-            record(&format!("m{i}"), "wecom-demo", &ev)
-        })
-        .collect();
+    let mut records: Vec<Record> = (0..9).map(|i| wecom_user_record(&config, i)).collect();
     records.insert(
         4,
         Record {
@@ -458,13 +459,7 @@ async fn ten_chats_take_less_than_twice_one_record() {
         .await
         .unwrap();
     fake.set_latency_ms(50);
-    let make = |i: usize| {
-        let mut ev = sample_event(&config, "wecom-demo", SampleKind::Message, &format!("n{i}"), NOW);
-        ev.sender_id = Some(format!("user{i}"));
-        ev.chat_id = Some(format!("user{i}"));
-        ev.reply.open_id = Some(format!("user{i}"));
-        record(&format!("m{i}"), "wecom-demo", &ev)
-    };
+    let make = |i: usize| wecom_user_record(&config, i);
     let t = Instant::now();
     assert!(d.process_batch("t", vec![make(100)], far()).await.is_empty());
     let one = t.elapsed();

@@ -364,6 +364,21 @@ impl Delivery {
         verdict.map(|()| token.clone()).map_err(|e| (e, token))
     }
 
+    /// Sleeps before retry number `attempts`, unless the pause would leave no time for one
+    /// more request before `deadline_ms`: then the caller gives up and SQS redelivers.
+    async fn pause(&self, attempts: u32, retry_after_ms: Option<u64>, deadline_ms: i64) -> Result<(), SendError> {
+        let pause = self.retry.delay_ms(attempts, retry_after_ms);
+        let needed = i64::try_from(pause).unwrap_or(i64::MAX).saturating_add(1_000);
+        if self.clock.now_ms().saturating_add(needed) > deadline_ms {
+            return Err(SendError::retryable(format!(
+                "gave up after {attempts} attempts: the invocation deadline is near"
+            )));
+        }
+        tracing::debug!(attempts, pause_ms = pause, "retrying send");
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        Ok(())
+    }
+
     /// Sends `message` from `bot` to `target`, retrying inside `deadline_ms` (Unix ms).
     pub async fn send(
         &self,
@@ -412,16 +427,7 @@ impl Delivery {
                 }
                 (e, _) => return Err(e),
             };
-            let pause = self.retry.delay_ms(attempts, retry_after);
-            // Leave time for one more request after the pause; otherwise let SQS redeliver.
-            let needed = i64::try_from(pause).unwrap_or(i64::MAX).saturating_add(1_000);
-            if self.clock.now_ms().saturating_add(needed) > deadline_ms {
-                return Err(SendError::retryable(format!(
-                    "gave up after {attempts} attempts: the invocation deadline is near"
-                )));
-            }
-            tracing::debug!(bot = %bot.id, attempts, pause_ms = pause, "retrying send");
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            self.pause(attempts, retry_after, deadline_ms).await?;
         }
     }
 
@@ -449,14 +455,7 @@ impl Delivery {
                 Err(SendError::Ambiguous(_)) if dedupes && attempts < self.retry.max_attempts => None,
                 Err(e) => return Err(e),
             };
-            let pause = self.retry.delay_ms(attempts, retry_after);
-            let needed = i64::try_from(pause).unwrap_or(i64::MAX).saturating_add(1_000);
-            if self.clock.now_ms().saturating_add(needed) > deadline_ms {
-                return Err(SendError::retryable(format!(
-                    "gave up after {attempts} attempts: the invocation deadline is near"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            self.pause(attempts, retry_after, deadline_ms).await?;
         }
     }
 }

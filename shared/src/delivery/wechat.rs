@@ -26,6 +26,11 @@ pub fn token_request(base: &str, bot: &Bot) -> Result<HttpRequest, SendError> {
 pub fn token_response(resp: &HttpResponse) -> Result<(String, i64), SendError> {
     let v = json_body(resp)?;
     check(&v)?;
+    access_token(&v)
+}
+
+/// `access_token` and `expires_in` of a token answer (WeChat and WeCom agree on these).
+pub(crate) fn access_token(v: &Value) -> Result<(String, i64), SendError> {
     let token = v["access_token"]
         .as_str()
         .ok_or_else(|| SendError::Permanent("token answer without access_token".into()))?;

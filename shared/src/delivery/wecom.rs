@@ -27,10 +27,7 @@ pub fn token_request(base: &str, bot: &Bot) -> Result<HttpRequest, SendError> {
 pub fn token_response(resp: &HttpResponse) -> Result<(String, i64), SendError> {
     let v = json_body(resp)?;
     check(&v)?;
-    let token = v["access_token"]
-        .as_str()
-        .ok_or_else(|| SendError::Permanent("token answer without access_token".into()))?;
-    Ok((token.to_owned(), v["expires_in"].as_i64().unwrap_or(7200)))
+    super::wechat::access_token(&v)
 }
 
 fn check(v: &Value) -> Result<(), SendError> {
