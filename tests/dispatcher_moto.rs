@@ -213,3 +213,31 @@ async fn always_failing_sends_reach_the_dlq_with_their_reason() {
     assert_eq!((n, failed), (1, 0));
     assert_eq!(fake.delivered_to("wecom").len(), 1);
 }
+
+/// Thirty instances ask the shared DynamoDB limiter at once for a 20-per-minute robot:
+/// exactly twenty go ahead; the others are told when.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rate_limit_holds_across_instances() {
+    use botgate::notify::rate::dynamodb::DynamoLimiter;
+    use botgate::notify::rate::{Acquired, RateLimiter, RateRule};
+    let f = Fixture::start().await;
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let limiter = DynamoLimiter::new(aws_sdk_dynamodb::Client::new(&f.sdk), &f.table);
+        tasks.push(tokio::spawn(async move {
+            let rules = [RateRule {
+                window_ms: 60_000,
+                max: 20,
+            }];
+            limiter.acquire("rate#robot", NOW * 1000 + i, &rules).await.unwrap()
+        }));
+    }
+    let mut yes = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Acquired::Yes => yes += 1,
+            Acquired::RetryAt(at) => assert!(at > NOW * 1000 + 60_000),
+        }
+    }
+    assert_eq!(yes, 20);
+}

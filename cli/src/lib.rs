@@ -5,6 +5,7 @@ pub mod cipher;
 pub mod dlq;
 pub mod event;
 pub mod input;
+pub mod send;
 pub mod serve;
 pub mod sign;
 pub mod verify;

@@ -3,7 +3,7 @@
 
 #[cfg(feature = "aws")]
 use botgate_cli::dlq;
-use botgate_cli::{Outcome, cipher, event, serve, sign, verify};
+use botgate_cli::{Outcome, cipher, event, send, serve, sign, verify};
 
 use std::process::ExitCode;
 
@@ -35,6 +35,9 @@ Examples:
 
   # A signed, encrypted sample callback, as a curl command for a running gateway
   botgate event --platform feishu --credentials creds.json --type message --text hello --format curl
+
+  # A message to a custom group bot (signed; --dry-run prints the request)
+  botgate send --config examples/botgate.yaml --target ops-dingtalk --text 'deploy done' --dry-run
 
   # What is in the dead-letter queue and why; then put it back once fixed
   botgate dlq --dlq-url $DLQ_URL --table $TABLE
@@ -71,6 +74,8 @@ enum Command {
     Event(event::Args),
     /// Run the gateway and the dispatcher locally (in-memory store and queue by default).
     Serve(serve::Args),
+    /// Send one message to a configured target (custom group bot or app chat).
+    Send(send::Args),
     /// List the dead-letter queue with each event's failure reason, or re-drive it.
     #[cfg(feature = "aws")]
     Dlq(dlq::Args),
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
         Command::Decrypt(a) => cipher::decrypt(a),
         Command::Event(a) => event::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Send(a) => send::run(a),
         #[cfg(feature = "aws")]
         Command::Dlq(a) => dlq::run(a),
     };

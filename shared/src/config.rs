@@ -169,6 +169,8 @@ pub struct Config {
     pub rules: std::sync::Arc<crate::rules::Rules>,
     /// Outbound settings.
     pub delivery: DeliverySettings,
+    /// Notification targets by name.
+    pub targets: BTreeMap<String, crate::notify::target::TargetSpec>,
 }
 
 /// Resolves `${kind:argument}` references.
@@ -482,6 +484,20 @@ impl Config {
             }
         }
         let delivery = parse_delivery(root.get("delivery"))?;
+        let mut targets = BTreeMap::new();
+        if let Some(map) = root.get("targets").filter(|t| !t.is_null()) {
+            let map = map.as_object().ok_or_else(|| ConfigError::Field {
+                field: "targets".into(),
+                why: "must be a map of target name to settings".into(),
+            })?;
+            for (name, v) in map {
+                let t = crate::notify::target::parse(v, &bots).map_err(|why| ConfigError::Field {
+                    field: format!("targets.{name}"),
+                    why,
+                })?;
+                targets.insert(name.clone(), t);
+            }
+        }
         Ok(Self {
             bots,
             backends,
@@ -490,6 +506,7 @@ impl Config {
             state_ttl_secs,
             rules: std::sync::Arc::new(rules),
             delivery,
+            targets,
         })
     }
 

@@ -114,9 +114,9 @@ pub(crate) fn snippet(body: &str) -> String {
     body[..end].to_owned()
 }
 
-/// Parses a JSON answer; a body that is not JSON is a permanent failure unless the status
+/// Parses a JSON answer (429 and 5xx first become retryable errors); a body that is not JSON is a permanent failure unless the status
 /// already said "retry".
-pub(crate) fn json_body(resp: &HttpResponse) -> Result<Value, SendError> {
+pub fn json_body(resp: &HttpResponse) -> Result<Value, SendError> {
     if let Some(e) = classify_status(resp) {
         return Err(e);
     }

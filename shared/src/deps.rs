@@ -86,6 +86,8 @@ pub struct DispatchStores {
     pub state: Arc<dyn StateStore>,
     /// Access tokens.
     pub tokens: Arc<dyn TokenStore>,
+    /// Notification rate limits.
+    pub limiter: Arc<dyn crate::notify::rate::RateLimiter>,
 }
 
 impl DispatchStores {
@@ -95,6 +97,7 @@ impl DispatchStores {
             effects: Arc::new(MemoryStore::new()),
             state: Arc::new(MemoryState::new()),
             tokens: Arc::new(MemoryTokens::new()),
+            limiter: Arc::new(crate::notify::rate::MemoryLimiter::new()),
         }
     }
 
@@ -104,7 +107,8 @@ impl DispatchStores {
         Self {
             effects: Arc::new(crate::store::dynamodb::DynamoStore::new(client.clone(), table)),
             state: Arc::new(crate::state::dynamodb::DynamoState::new(client.clone(), table)),
-            tokens: Arc::new(crate::token::dynamodb::DynamoTokens::new(client, table)),
+            tokens: Arc::new(crate::token::dynamodb::DynamoTokens::new(client.clone(), table)),
+            limiter: Arc::new(crate::notify::rate::dynamodb::DynamoLimiter::new(client, table)),
         }
     }
 }
@@ -118,17 +122,25 @@ pub fn dispatcher_with(
     metrics: Arc<dyn MetricsSink>,
     handlers: Registry,
 ) -> Dispatcher {
+    let limiter = stores.limiter.clone();
     let tokens = Arc::new(TokenCache::new(stores.tokens, clock.clone()));
     let mut delivery = Delivery::new(transport, tokens, clock.clone());
     delivery.urls = config.delivery.base_urls.clone();
     delivery.retry = config.delivery.retry;
     delivery.dry_run = config.delivery.dry_run;
+    let delivery = Arc::new(delivery);
     Dispatcher {
+        notifier: Arc::new(crate::notify::Notifier::new(
+            config.clone(),
+            delivery.clone(),
+            limiter,
+            clock.clone(),
+        )),
         config,
         handlers,
         effects: stores.effects,
         state: stores.state,
-        delivery: Arc::new(delivery),
+        delivery,
         clock,
         metrics,
     }

@@ -114,6 +114,8 @@ pub struct Dispatcher {
     pub state: Arc<dyn StateStore>,
     /// Sending.
     pub delivery: Arc<Delivery>,
+    /// Sending to named notification targets (over the same delivery).
+    pub notifier: Arc<crate::notify::Notifier>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Metrics.

@@ -18,6 +18,7 @@ pub mod handler;
 pub mod inbound;
 pub mod message;
 pub mod metrics;
+pub mod notify;
 pub mod platform;
 pub mod queue;
 pub mod rules;

@@ -45,6 +45,10 @@ struct Inner {
     /// An answer given every time, by platform.
     always: HashMap<String, (u16, String)>,
     forward_secret: String,
+    /// DingTalk robot arrivals (the signed timestamps, ms), to enforce 20 per minute.
+    robot_arrivals: Vec<i64>,
+    /// Sends the fake throttled (DingTalk 130101), as DingTalk would.
+    throttled: u32,
 }
 
 /// The fake platform: started on a free port, stopped when the test's runtime ends.
@@ -175,6 +179,22 @@ impl FakePlatform {
 
 /// The forward receiver's shared secret.
 pub const FORWARD_SECRET: &str = "forward-secret-for-tests";
+/// The custom group bots' signing secret (Feishu and DingTalk).
+pub const WEBHOOK_SECRET: &str = "SECn6pw27EfwQRO4M8qBxFlU9kwleYKXMwkmJqzmQK6vnKkHrVt5WwM694ddHRiT";
+/// The WeCom group bot key.
+pub const WECOM_KEY: &str = "wecom-bot-key";
+
+impl FakePlatform {
+    /// Sends the DingTalk robot refused as too fast (more than 20 in 60 s of signed time).
+    pub fn throttled(&self) -> u32 {
+        self.inner.lock().unwrap().throttled
+    }
+
+    /// The signed timestamps (ms) of the DingTalk robot messages accepted.
+    pub fn robot_arrivals(&self) -> Vec<i64> {
+        self.inner.lock().unwrap().robot_arrivals.clone()
+    }
+}
 
 fn reply(status: u16, body: Value) -> axum::response::Response {
     (
@@ -186,7 +206,13 @@ fn reply(status: u16, body: Value) -> axum::response::Response {
 }
 
 fn platform_of(path: &str) -> Option<&'static str> {
-    if path.starts_with("/open-apis/") {
+    if path.starts_with("/open-apis/bot/v2/hook/") {
+        Some("feishu-webhook")
+    } else if path == "/robot/send" {
+        Some("dingtalk-webhook")
+    } else if path == "/cgi-bin/webhook/send" {
+        Some("wecom-webhook")
+    } else if path.starts_with("/open-apis/") {
         Some("feishu")
     } else if path.starts_with("/v1.0/") {
         Some("dingtalk")
@@ -342,6 +368,40 @@ async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, 
         .as_ref()
         .is_some_and(|t| fake.inner.lock().unwrap().tokens.contains(t));
     match platform {
+        "feishu-webhook" => {
+            let ts = body["timestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(0);
+            let want = botgate::platform::feishu::webhook_sign(WEBHOOK_SECRET, ts);
+            if body["sign"].as_str() != Some(want.as_str()) {
+                return reply(
+                    200,
+                    json!({"code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time"}),
+                );
+            }
+        }
+        "dingtalk-webhook" => {
+            let ts = query_param(&uri, "timestamp").unwrap_or_default();
+            let want = botgate::platform::dingtalk::hmac_sign(WEBHOOK_SECRET, &ts);
+            if query_param(&uri, "sign").as_deref() != Some(want.as_str()) {
+                return reply(200, json!({"errcode": 310000, "errmsg": "sign not match"}));
+            }
+            let at: i64 = ts.parse().unwrap_or(0);
+            let mut i = fake.inner.lock().unwrap();
+            let recent = i.robot_arrivals.iter().filter(|t| **t > at - 60_000).count();
+            if recent >= 20 {
+                i.throttled += 1;
+                return reply(
+                    200,
+                    json!({"errcode": 130101, "errmsg": "send too fast, exceed 20 times per minute"}),
+                );
+            }
+            i.robot_arrivals.push(at);
+        }
+        "wecom-webhook" if query_param(&uri, "key").as_deref() != Some(WECOM_KEY) => {
+            return reply(200, json!({"errcode": 93000, "errmsg": "invalid webhook url"}));
+        }
         "feishu" if !valid => return reply(400, json!({"code": 99991663, "msg": "Invalid access token"})),
         "dingtalk" if !valid => {
             return reply(
@@ -400,6 +460,7 @@ async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, 
         ),
         "dingtalk" => reply(200, json!({"processQueryKey": "fake"})),
         "forward" => reply(204, Value::Null),
+        "feishu-webhook" => reply(200, json!({"code": 0, "msg": "success", "data": {}})),
         _ => reply(200, json!({"errcode": 0, "errmsg": "ok"})),
     }
 }

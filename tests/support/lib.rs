@@ -44,24 +44,27 @@ fn free_port() -> u16 {
 }
 
 impl Moto {
-    /// Starts moto (`$MOTO_SERVER`, or `.venv/bin/moto_server` from `make venv`) and waits
-    /// until it answers.
+    /// Starts moto (the Python of `.venv` from `make venv`, or `$MOTO_PYTHON`) through
+    /// `moto_serial.py`, which serves one request at a time so that conditional writes are
+    /// atomic as in DynamoDB, and waits until it answers.
     pub fn start() -> Self {
-        let bin = std::env::var("MOTO_SERVER")
+        let python = std::env::var("MOTO_PYTHON")
             .map(PathBuf::from)
-            .unwrap_or_else(|_| root().join(".venv/bin/moto_server"));
+            .unwrap_or_else(|_| root().join(".venv/bin/python"));
         assert!(
-            bin.exists(),
-            "moto_server not found at {}: run `make venv` (or set MOTO_SERVER)",
-            bin.display()
+            python.exists(),
+            "{} not found: run `make venv` (or set MOTO_PYTHON to a Python with moto[server])",
+            python.display()
         );
+        let script = root().join("tests/support/moto_serial.py");
         let port = free_port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new(&python)
+            .arg(&script)
+            .args(["127.0.0.1", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            .unwrap_or_else(|e| panic!("cannot start moto with {}: {e}", python.display()));
         let url = format!("http://127.0.0.1:{port}");
         let moto = Self { child, url };
         let deadline = Instant::now() + Duration::from_secs(30);
