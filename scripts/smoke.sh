@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke test: runs the `callback` and `dispatcher` functions under `cargo lambda watch` (the
+# Smoke test: runs the `callback`, `dispatcher` and `scheduler` functions under `cargo lambda watch` (the
 # Lambda runtime API emulator) on the example configuration with in-memory backends (the
 # dispatcher in dry run), and invokes them with freshly signed API Gateway events and SQS
 # batches, at least one per platform. Needs cargo-lambda
@@ -15,7 +15,7 @@ log="$tmp/watch.log"
 cleanup() { [ -n "${watch_pid:-}" ] && kill "$watch_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-cargo build -q -p botgate-cli -p callback -p dispatcher
+cargo build -q -p botgate-cli -p callback -p dispatcher -p scheduler
 NOW="$(date +%s)" scripts/make-events.sh "$tmp/events" >/dev/null
 
 BOTGATE_CONFIG_FILE="$root/examples/botgate.yaml" AWS_LAMBDA_LOG_FORMAT=JSON \
@@ -42,6 +42,13 @@ for name in feishu-help wechat-subscribe wechat-click wecom-message dingtalk-mes
 try: print(len(json.load(sys.stdin)["batchItemFailures"]))
 except Exception: print("none")')"
   if [ "$failures" = "0" ]; then pass=$((pass+1)); echo "ok   dispatcher $name"; else fail=$((fail+1)); echo "FAIL dispatcher $name: $out"; fi
+done
+for name in daily-report envelope; do
+  out="$(cargo lambda invoke scheduler --invoke-address 127.0.0.1 --invoke-port "$port" --output-format json --data-file "events/scheduler-$name.json" 2>&1 || true)"
+  sent="$(printf '%s' "$out" | python3 -c 'import json,sys
+try: print(len(json.load(sys.stdin)["sent"]))
+except Exception: print("none")')"
+  if [ "$sent" != "none" ] && [ "$sent" -gt 0 ]; then pass=$((pass+1)); echo "ok   scheduler $name"; else fail=$((fail+1)); echo "FAIL scheduler $name: $out"; fi
 done
 grep -q "dry run: the request botgate would send" "$log" || { echo "FAIL the dispatcher printed no dry-run request" >&2; fail=$((fail+1)); }
 echo "smoke: $pass passed, $fail failed"

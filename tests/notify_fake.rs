@@ -165,3 +165,37 @@ async fn over_long_messages_are_split_within_each_platform_limit() {
         assert!(m.body.to_string().len() < 20_000);
     }
 }
+
+/// A scheduled run to three targets where one is failing: the other two are sent, the
+/// invocation fails naming the failed one; Scheduler's retry of the same run sends only it.
+#[tokio::test]
+async fn one_failing_target_does_not_stop_the_others_and_a_retry_sends_only_it() {
+    let fake = FakePlatform::for_example().await;
+    fake.always("wecom-webhook", 200, r#"{"errcode":-1,"errmsg":"system busy"}"#);
+    let config = config_with_targets(&fake, WEBHOOK_SECRET).await;
+    let system: Arc<dyn Clock> = Arc::new(botgate::clock::SystemClock);
+    let (d, _) = dispatcher(config, DispatchStores::in_memory(), system.clone(), Registry::default());
+    let input = serde_json::json!({
+        "targets": ["robot", "wecom", "feishu"],
+        "scheduled_time": "2026-11-23T01:00:00Z",
+        "message": {"type": "markdown", "title": "Report", "text": "{{ data.n }} errors"},
+        "data": {"n": 7}
+    });
+    let deadline = system.now_ms() + 20_000;
+    let e = botgate::scheduler::run(&d, input.clone(), "r1", deadline)
+        .await
+        .unwrap_err();
+    let e = e.to_string();
+    assert!(e.contains("1 of 3 targets failed") && e.contains("wecom"), "{e}");
+    assert_eq!(fake.delivered_to("dingtalk-webhook").len(), 1);
+    assert_eq!(fake.delivered_to("feishu-webhook").len(), 1);
+    fake.heal();
+    let report = botgate::scheduler::run(&d, input, "r2", deadline).await.unwrap();
+    assert_eq!(report.sent, ["wecom"]);
+    assert_eq!(report.already_sent, ["robot", "feishu"]);
+    assert_eq!(fake.delivered_to("dingtalk-webhook").len(), 1);
+    assert_eq!(
+        fake.delivered_to("wecom-webhook")[0].body["markdown"]["content"],
+        "**Report**\n7 errors"
+    );
+}

@@ -171,6 +171,8 @@ pub struct Config {
     pub delivery: DeliverySettings,
     /// Notification targets by name.
     pub targets: BTreeMap<String, crate::notify::target::TargetSpec>,
+    /// Scheduled notifications by name (`targets`, `message`, `data`; see [`crate::scheduler`]).
+    pub notifications: serde_json::Map<String, Value>,
 }
 
 /// Resolves `${kind:argument}` references.
@@ -498,6 +500,29 @@ impl Config {
                 targets.insert(name.clone(), t);
             }
         }
+        let notifications = match root.get("notifications") {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => {
+                return Err(ConfigError::Field {
+                    field: "notifications".into(),
+                    why: "must be a map of name to {targets, message, data}".into(),
+                });
+            }
+        };
+        for name in notifications.keys() {
+            let input = serde_json::json!({ "notification": name });
+            let parsed = crate::scheduler::notification(&input, &notifications).map_err(|e| ConfigError::Field {
+                field: format!("notifications.{name}"),
+                why: e.to_string(),
+            })?;
+            if let Some(t) = parsed.targets.iter().find(|t| !targets.contains_key(*t)) {
+                return Err(ConfigError::Field {
+                    field: format!("notifications.{name}.targets"),
+                    why: format!("no target `{t}` in `targets:`"),
+                });
+            }
+        }
         Ok(Self {
             bots,
             backends,
@@ -507,6 +532,7 @@ impl Config {
             rules: std::sync::Arc::new(rules),
             delivery,
             targets,
+            notifications,
         })
     }
 

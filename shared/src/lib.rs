@@ -23,6 +23,7 @@ pub mod platform;
 pub mod queue;
 pub mod rules;
 pub mod sample;
+pub mod scheduler;
 pub mod secret;
 pub mod state;
 pub mod store;
