@@ -87,23 +87,23 @@ pub fn feishu_answer(resp: &HttpResponse) -> Result<(), SendError> {
     }
 }
 
-/// DingTalk robot: `errcode` 0; 130101 sending too fast (retry); 310000 keyword, timestamp,
-/// sign or IP; 460101 too long.
-pub fn dingtalk_answer(resp: &HttpResponse) -> Result<(), SendError> {
+/// `errcode` 0 is success; the codes in `retry` are worth retrying; any other is permanent.
+fn errcode_answer(resp: &HttpResponse, retry: &[i64]) -> Result<(), SendError> {
     let v = json_body(resp)?;
     match code(&v, &["errcode"]) {
         0 => Ok(()),
-        c @ (130_101 | -1) => Err(SendError::retryable(format!("errcode {c}: {}", message(&v)))),
+        c if retry.contains(&c) => Err(SendError::retryable(format!("errcode {c}: {}", message(&v)))),
         c => Err(SendError::Permanent(format!("errcode {c}: {}", message(&v)))),
     }
 }
 
+/// DingTalk robot: `errcode` 0; 130101 sending too fast and -1 busy (retry); 310000
+/// keyword, timestamp, sign or IP; 460101 too long.
+pub fn dingtalk_answer(resp: &HttpResponse) -> Result<(), SendError> {
+    errcode_answer(resp, &[130_101, -1])
+}
+
 /// WeCom bot: `errcode` 0; 45009 over the 20/min limit and -1 busy (retry).
 pub fn wecom_answer(resp: &HttpResponse) -> Result<(), SendError> {
-    let v = json_body(resp)?;
-    match code(&v, &["errcode"]) {
-        0 => Ok(()),
-        c @ (45009 | -1) => Err(SendError::retryable(format!("errcode {c}: {}", message(&v)))),
-        c => Err(SendError::Permanent(format!("errcode {c}: {}", message(&v)))),
-    }
+    errcode_answer(resp, &[45009, -1])
 }
