@@ -164,6 +164,56 @@ fn find_bot<'c>(config: &'c Config, path: &str) -> Result<&'c Bot, CallbackError
     Ok(bot)
 }
 
+/// `POST /notify/{target}` and `POST /alertmanager/{target}`: authenticate, parse, queue,
+/// answer 202. The FIFO deduplication id is the request's digest, so a retried identical
+/// request within five minutes is accepted and not queued twice.
+async fn notify(
+    deps: &Deps,
+    source: &str,
+    target: &str,
+    req: &Request<'_>,
+    now_ms: i64,
+    trace: &mut Trace,
+) -> Result<(Response, Outcome), CallbackError> {
+    trace.bot = format!("{source}:{target}");
+    let settings =
+        deps.config.notify_api.as_ref().ok_or_else(|| {
+            CallbackError::NotFound("the notify API is off (no notify_api in the configuration)".into())
+        })?;
+    if !deps.config.targets.contains_key(target) {
+        return Err(CallbackError::NotFound(format!("no target `{target}`")));
+    }
+    if req.method != "POST" {
+        return Err(Rejection::UnsupportedMethod(format!("{} (use POST)", req.method)).into());
+    }
+    settings.authenticate(req, now_ms.div_euclid(1000))?;
+    let message = if source == "alertmanager" {
+        crate::notify::api::parse_alertmanager(req.body, settings)?
+    } else {
+        crate::notify::api::parse_notify(req.body)?
+    };
+    let job = crate::notify::api::NotifyJob {
+        target: target.to_owned(),
+        message,
+        id: hex::encode(&crate::crypto::sha256(&[req.body])[..16]),
+        source: source.to_owned(),
+    };
+    trace.event_id = job.id.clone();
+    trace.event_type = source.to_owned();
+    let msg = job.outgoing(now_ms).map_err(CallbackError::Queue)?;
+    msg.check_size(deps.config.max_message_bytes)
+        .map_err(CallbackError::TooLargeForQueue)?;
+    deps.queue.send(&msg).await.map_err(CallbackError::Queue)?;
+    Ok((
+        Response {
+            status: 202,
+            content_type: "application/json".into(),
+            body: serde_json::json!({"accepted": job.id}).to_string(),
+        },
+        Outcome::Accepted,
+    ))
+}
+
 async fn process(
     deps: &Deps,
     path: &str,
@@ -171,6 +221,9 @@ async fn process(
     now_ms: i64,
     trace: &mut Trace,
 ) -> Result<(Response, Outcome), CallbackError> {
+    if let Some((source @ ("notify" | "alertmanager"), target)) = route(path) {
+        return notify(deps, source, target, req, now_ms, trace).await;
+    }
     let bot = find_bot(&deps.config, path)?;
     trace.bot = bot.id.clone();
     trace.platform = Some(bot.platform);

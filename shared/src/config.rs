@@ -171,6 +171,8 @@ pub struct Config {
     pub delivery: DeliverySettings,
     /// Notification targets by name.
     pub targets: BTreeMap<String, crate::notify::target::TargetSpec>,
+    /// The notify API's settings (`None`: the API is off).
+    pub notify_api: Option<crate::notify::api::ApiSettings>,
     /// Scheduled notifications by name (`targets`, `message`, `data`; see [`crate::scheduler`]).
     pub notifications: serde_json::Map<String, Value>,
 }
@@ -500,6 +502,11 @@ impl Config {
                 targets.insert(name.clone(), t);
             }
         }
+        let notify_api =
+            crate::notify::api::ApiSettings::parse(root.get("notify_api")).map_err(|why| ConfigError::Field {
+                field: "notify_api".into(),
+                why,
+            })?;
         let notifications = match root.get("notifications") {
             None | Some(Value::Null) => serde_json::Map::new(),
             Some(Value::Object(m)) => m.clone(),
@@ -533,6 +540,7 @@ impl Config {
             delivery,
             targets,
             notifications,
+            notify_api,
         })
     }
 

@@ -153,6 +153,18 @@ fn state_for(doc: Option<Value>, event_id: &str) -> Value {
     }
 }
 
+/// The notify job a queued body carries, if it is one (`{"v", "notify": {...}}`).
+fn notify_job(body: &str) -> Option<crate::notify::api::NotifyJob> {
+    #[derive(serde::Deserialize)]
+    struct Queued {
+        notify: crate::notify::api::NotifyJob,
+    }
+    if !body.contains("\"notify\"") {
+        return None;
+    }
+    serde_json::from_str::<Queued>(body).ok().map(|q| q.notify)
+}
+
 struct Ctx<'a> {
     request_id: &'a str,
     message_id: &'a str,
@@ -223,6 +235,9 @@ impl Dispatcher {
         deadline_ms: i64,
     ) -> Result<RecordOutcome, RecordError> {
         let started = Instant::now();
+        if let Some(job) = notify_job(&rec.body) {
+            return self.run_notify(request_id, rec, &job, deadline_ms).await;
+        }
         let envelope: Result<Envelope, RecordError> =
             serde_json::from_str(&rec.body).map_err(|e| RecordError::Malformed(e.to_string()));
         let result = match &envelope {
@@ -253,6 +268,74 @@ impl Dispatcher {
             }
         }
         result
+    }
+
+    /// A notification from the notify API: send it to its target once.
+    async fn run_notify(
+        &self,
+        request_id: &str,
+        rec: &Record,
+        job: &crate::notify::api::NotifyJob,
+        deadline_ms: i64,
+    ) -> Result<RecordOutcome, RecordError> {
+        let started = Instant::now();
+        let key = format!("effect#notify#{}#{}", job.target, job.id);
+        let claim = self
+            .effects
+            .claim(ClaimRequest {
+                key: &key,
+                now_ms: self.clock.now_ms(),
+                in_progress_ms: EFFECT_IN_PROGRESS_MS,
+                retention_secs: EFFECT_RETENTION_SECS,
+            })
+            .await?;
+        let owner = match claim {
+            Claim::Claimed(o) | Claim::TookOver(o) => o,
+            Claim::Held(r) if r.status == Status::Done => {
+                tracing::info!(request_id, message_id = %rec.message_id, target = %job.target, id = %job.id,
+                    outcome = "already_sent", "notification");
+                return Ok(RecordOutcome::Done);
+            }
+            Claim::Held(_) => return Err(RecordError::InProgressElsewhere(key)),
+        };
+        let platform = self
+            .config
+            .targets
+            .get(&job.target)
+            .map_or("none", |t| t.platform.as_str());
+        let result = self
+            .notifier
+            .send(&job.target, &job.message, &fifo_id(&key), deadline_ms)
+            .await;
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok(parts) => {
+                self.effects.complete(&key, &owner).await?;
+                tracing::info!(request_id, message_id = %rec.message_id, target = %job.target, id = %job.id,
+                    source = %job.source, parts, outcome = "sent", duration_ms, "notification");
+                self.emit(platform, "notify", "sent", started, 1);
+                Ok(RecordOutcome::Done)
+            }
+            Err(e @ SendError::Retryable { .. }) => {
+                if let Err(release) = self.effects.release(&key, &owner).await {
+                    tracing::warn!(request_id, key, error = %release, "could not release the notification claim");
+                }
+                tracing::warn!(request_id, message_id = %rec.message_id, target = %job.target, id = %job.id,
+                    outcome = "retry", reason = %e, duration_ms, "notification");
+                self.emit(platform, "notify", "retry", started, 0);
+                Err(RecordError::Send {
+                    action: "notify",
+                    error: e,
+                })
+            }
+            Err(e) => {
+                self.effects.complete(&key, &owner).await?;
+                tracing::warn!(request_id, message_id = %rec.message_id, target = %job.target, id = %job.id,
+                    outcome = e.class(), reason = %e, duration_ms, "notification");
+                self.emit(platform, "notify", e.class(), started, 0);
+                Ok(RecordOutcome::Dropped)
+            }
+        }
     }
 
     async fn run(

@@ -2,6 +2,7 @@
 //! through a configured bot), each platform's size limits (split or truncate, UTF-8 safe,
 //! with a visible marker), and per-target rate limits shared by every instance.
 
+pub mod api;
 pub mod limits;
 pub mod rate;
 pub mod target;

@@ -189,22 +189,27 @@ pub fn render_bot(msg: &Message) -> Value {
             json!({"msgtype": "markdown", "markdown": {"content": format!("{head}{}{text}", markdown_mentions(mentions))}})
         }
         Message::Card {
-            title, text, buttons, ..
+            title,
+            text,
+            buttons,
+            color,
+            mentions,
         } => {
-            let mut card = json!({
-                "card_type": "text_notice",
-                "main_title": {"title": title},
-                "sub_title_text": text,
-                "card_action": {"type": 1, "url": buttons.first().map_or("https://work.weixin.qq.com", |b| b.url.as_str())},
-            });
-            if !buttons.is_empty() {
-                card["jump_list"] = buttons
-                    .iter()
-                    .take(3)
-                    .map(|b| json!({"type": 1, "title": b.text, "url": b.url}))
-                    .collect();
+            // A card becomes markdown: the bot's template cards cut their text at about a
+            // hundred characters, markdown takes 4096 bytes. The colour marks the title.
+            let font = match color.as_deref() {
+                Some("red" | "orange" | "carmine" | "yellow") => "warning",
+                Some("green" | "turquoise") => "info",
+                _ => "comment",
+            };
+            let mut content = format!(
+                "<font color=\"{font}\">**{title}**</font>\n{}{text}",
+                markdown_mentions(mentions)
+            );
+            for b in buttons {
+                content.push_str(&format!("\n[{}]({})", b.text, b.url));
             }
-            json!({"msgtype": "template_card", "template_card": card})
+            json!({"msgtype": "markdown", "markdown": {"content": content}})
         }
         Message::Image { url, .. } => {
             let u = url.as_deref().unwrap_or_default();

@@ -1,0 +1,317 @@
+//! The notify API on the callback's HTTP API: `POST /notify/{target}` with a message, and
+//! `POST /alertmanager/{target}` with Alertmanager's webhook payload (version 4). Both are
+//! authenticated (a bearer key, or an HMAC signature with a timestamp: the scheme of
+//! forwards), answered 202 at once, and go through the events queue to the dispatcher,
+//! which sends them like everything else (rate limits, size limits, retries, effects).
+//!
+//! Configuration (`notify_api:`): `bearer_token`, `hmac_secret` (either or both),
+//! `timestamp_window_secs` (300), `utc_offset` for the times shown (`+08:00`),
+//! `mention_all` (severities that @all, default `[critical]`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::inbound::{Rejection, Request};
+use crate::message::{Button, Mentions, Message};
+use crate::queue::{OutgoingMessage, QueueError, fifo_id};
+
+/// `notify_api:` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// `Authorization: Bearer <token>` accepted when set.
+    pub bearer_token: Option<crate::secret::Secret>,
+    /// `X-Botgate-Timestamp` + `X-Botgate-Signature` accepted when set.
+    pub hmac_secret: Option<crate::secret::Secret>,
+    /// Accepted clock skew of signed requests, seconds.
+    pub timestamp_window_secs: i64,
+    /// The offset times are shown in.
+    pub utc_offset: time::UtcOffset,
+    /// Alert severities that mention everyone.
+    pub mention_all: Vec<String>,
+}
+
+impl ApiSettings {
+    /// Parses `notify_api:`; `None` when absent (the API is off).
+    pub fn parse(v: Option<&Value>) -> Result<Option<Self>, String> {
+        let Some(v) = v.filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let text = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.trim().is_empty());
+        let bearer_token = text("bearer_token").map(crate::secret::Secret::new);
+        let hmac_secret = text("hmac_secret").map(crate::secret::Secret::new);
+        if bearer_token.is_none() && hmac_secret.is_none() {
+            return Err("set `bearer_token` or `hmac_secret` (or leave `notify_api` out to turn the API off)".into());
+        }
+        let offset = text("utc_offset").unwrap_or("+08:00");
+        let utc_offset = time::UtcOffset::parse(
+            offset,
+            time::macros::format_description!("[offset_hour]:[offset_minute]"),
+        )
+        .map_err(|_| format!("`utc_offset` {offset:?} is not like +08:00"))?;
+        Ok(Some(Self {
+            bearer_token,
+            hmac_secret,
+            timestamp_window_secs: v.get("timestamp_window_secs").and_then(Value::as_i64).unwrap_or(300),
+            utc_offset,
+            mention_all: match v.get("mention_all") {
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                _ => vec!["critical".into()],
+            },
+        }))
+    }
+
+    /// Checks the request's credentials: a matching bearer token, or a fresh valid signature.
+    pub fn authenticate(&self, req: &Request<'_>, now_secs: i64) -> Result<(), Rejection> {
+        if let (Some(want), Some(auth)) = (&self.bearer_token, req.header("authorization")) {
+            let given = auth.strip_prefix("Bearer ").unwrap_or_default();
+            return if crate::crypto::ct_eq(given.as_bytes(), want.expose().as_bytes()) {
+                Ok(())
+            } else {
+                Err(Rejection::WrongToken(
+                    "the bearer token does not match notify_api.bearer_token".into(),
+                ))
+            };
+        }
+        let Some(secret) = &self.hmac_secret else {
+            return Err(Rejection::WrongToken(
+                "missing Authorization: Bearer <notify_api.bearer_token>".into(),
+            ));
+        };
+        let (Some(ts), Some(sig)) = (req.header("x-botgate-timestamp"), req.header("x-botgate-signature")) else {
+            return Err(Rejection::BadSignature(
+                "missing X-Botgate-Timestamp / X-Botgate-Signature (or a bearer token)".into(),
+            ));
+        };
+        let ts_n: i64 = ts
+            .parse()
+            .map_err(|_| Rejection::BadSignature("X-Botgate-Timestamp is not a number of seconds".into()))?;
+        if (now_secs - ts_n).abs() > self.timestamp_window_secs {
+            return Err(Rejection::StaleTimestamp(format!(
+                "X-Botgate-Timestamp is {} s from now; the window is {} s",
+                now_secs - ts_n,
+                self.timestamp_window_secs
+            )));
+        }
+        let want = crate::delivery::forward::signature(secret.expose(), ts_n, &String::from_utf8_lossy(req.body));
+        if crate::crypto::ct_eq(want.as_bytes(), sig.as_bytes()) {
+            Ok(())
+        } else {
+            Err(Rejection::BadSignature(
+                "X-Botgate-Signature is not v1=hex(HMAC-SHA256(secret, timestamp + \".\" + body))".into(),
+            ))
+        }
+    }
+}
+
+/// What the dispatcher receives for a notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyJob {
+    /// The target's name.
+    pub target: String,
+    /// The message (rendered).
+    pub message: Message,
+    /// A stable id: the same request gives the same id (retries are deduplicated).
+    pub id: String,
+    /// `notify` or `alertmanager`.
+    pub source: String,
+}
+
+impl NotifyJob {
+    /// The queue message: its own FIFO group per target, deduplicated on the id.
+    pub fn outgoing(&self, now_ms: i64) -> Result<OutgoingMessage, QueueError> {
+        let body = json!({"v": 1, "received_at_ms": now_ms, "notify": self}).to_string();
+        Ok(OutgoingMessage {
+            body,
+            group_id: fifo_id(&format!("notify#{}", self.target)),
+            dedup_id: fifo_id(&format!("notify#{}#{}", self.target, self.id)),
+            attributes: vec![
+                ("kind".into(), "notify".into()),
+                ("target".into(), self.target.clone()),
+                ("source".into(), self.source.clone()),
+            ],
+        })
+    }
+}
+
+fn malformed(why: impl Into<String>) -> Rejection {
+    Rejection::Malformed(why.into())
+}
+
+/// `POST /notify/{target}`: `{"text": ".."}`, or `{"message": {type, title, text, buttons,
+/// color, mentions}, "data": {..}}` where title and text are minijinja templates over data.
+pub fn parse_notify(body: &[u8]) -> Result<Message, Rejection> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| malformed(format!("body is not JSON: {e}")))?;
+    if let Some(t) = v.get("text").and_then(Value::as_str) {
+        return Ok(Message::text(t));
+    }
+    let n = crate::scheduler::Notification {
+        name: "notify".into(),
+        targets: Vec::new(),
+        message: v
+            .get("message")
+            .cloned()
+            .ok_or_else(|| malformed("expected {\"text\": ...} or {\"message\": {...}, \"data\": {...}}"))?,
+        data: v.get("data").cloned().unwrap_or(json!({})),
+    };
+    crate::scheduler::render(&n, "").map_err(|e| malformed(e.to_string()))
+}
+
+/// One alert of an Alertmanager webhook.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Alert {
+    status: String,
+    #[serde(default)]
+    labels: serde_json::Map<String, Value>,
+    #[serde(default)]
+    annotations: serde_json::Map<String, Value>,
+    #[serde(default)]
+    starts_at: String,
+    #[serde(default)]
+    ends_at: String,
+    #[serde(default, rename = "generatorURL")]
+    generator_url: String,
+}
+
+/// Alertmanager's webhook payload, version 4.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Webhook {
+    version: String,
+    status: String,
+    #[serde(default)]
+    common_labels: serde_json::Map<String, Value>,
+    #[serde(default)]
+    group_labels: serde_json::Map<String, Value>,
+    #[serde(default, rename = "externalURL")]
+    external_url: String,
+    alerts: Vec<Alert>,
+}
+
+fn label<'a>(m: &'a serde_json::Map<String, Value>, k: &str) -> &'a str {
+    m.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// An RFC 3339 time shown at `offset` (`2026-11-23 09:00:00 +08:00`); Alertmanager's zero
+/// time (`0001-01-01T00:00:00Z`, for alerts still firing) is empty.
+pub fn local_time(rfc3339: &str, offset: time::UtcOffset) -> String {
+    let Ok(t) = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339) else {
+        return rfc3339.to_owned();
+    };
+    if t.year() <= 1 {
+        return String::new();
+    }
+    t.to_offset(offset)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory]:[offset_minute]"
+        ))
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
+/// The colour of a group: green when resolved, else by the highest severity.
+fn colour(status: &str, severities: &[&str]) -> &'static str {
+    if status == "resolved" {
+        return "green";
+    }
+    if severities.iter().any(|s| *s == "critical" || *s == "page") {
+        "red"
+    } else if severities.contains(&"warning") {
+        "orange"
+    } else {
+        "blue"
+    }
+}
+
+/// `POST /alertmanager/{target}`: one card for the whole group, firing alerts first.
+pub fn parse_alertmanager(body: &[u8], settings: &ApiSettings) -> Result<Message, Rejection> {
+    let hook: Webhook =
+        serde_json::from_slice(body).map_err(|e| malformed(format!("not an Alertmanager webhook: {e}")))?;
+    if hook.version != "4" {
+        return Err(malformed(format!(
+            "Alertmanager webhook version {:?}; expected \"4\"",
+            hook.version
+        )));
+    }
+    if hook.alerts.is_empty() {
+        return Err(malformed("no alerts"));
+    }
+    let firing: Vec<&Alert> = hook.alerts.iter().filter(|a| a.status == "firing").collect();
+    let resolved: Vec<&Alert> = hook.alerts.iter().filter(|a| a.status != "firing").collect();
+    let severities: Vec<&str> = firing.iter().map(|a| label(&a.labels, "severity")).collect();
+    // The common alert name, else the labels the group is grouped by.
+    let name = match label(&hook.common_labels, "alertname") {
+        "" if !hook.group_labels.is_empty() => hook
+            .group_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        "" => label(&hook.alerts[0].labels, "alertname").to_owned(),
+        n => n.to_owned(),
+    };
+    let title = if firing.is_empty() {
+        format!("[RESOLVED] {name}")
+    } else {
+        format!("[FIRING:{}] {name}", firing.len())
+    };
+    let mut text = String::new();
+    for (heading, list) in [("Firing", &firing), ("Resolved", &resolved)] {
+        if list.is_empty() {
+            continue;
+        }
+        if !firing.is_empty() && !resolved.is_empty() {
+            text.push_str(&format!("**{heading}**\n"));
+        }
+        for a in list.iter() {
+            let sev = label(&a.labels, "severity");
+            let what = [label(&a.annotations, "summary"), label(&a.annotations, "description")]
+                .into_iter()
+                .find(|s| !s.is_empty())
+                .unwrap_or(label(&a.labels, "alertname"));
+            let whom = ["instance", "pod", "service", "job"]
+                .iter()
+                .map(|k| label(&a.labels, k))
+                .find(|s| !s.is_empty())
+                .unwrap_or_default();
+            text.push_str(&format!("- **{}**", label(&a.labels, "alertname")));
+            if !sev.is_empty() {
+                text.push_str(&format!(" [{sev}]"));
+            }
+            if !whom.is_empty() {
+                text.push_str(&format!(" {whom}"));
+            }
+            text.push_str(&format!(": {what}\n"));
+            let start = local_time(&a.starts_at, settings.utc_offset);
+            let end = local_time(&a.ends_at, settings.utc_offset);
+            if a.status == "firing" {
+                text.push_str(&format!("  since {start}\n"));
+            } else {
+                text.push_str(&format!("  {start} to {end}\n"));
+            }
+        }
+    }
+    let mut buttons = Vec::new();
+    if let Some(a) = hook.alerts.iter().find(|a| !a.generator_url.is_empty()) {
+        buttons.push(Button {
+            text: "Source".into(),
+            url: a.generator_url.clone(),
+        });
+    }
+    if !hook.external_url.is_empty() {
+        buttons.push(Button {
+            text: "Alertmanager".into(),
+            url: hook.external_url.clone(),
+        });
+    }
+    let mentions = Mentions {
+        all: hook.status == "firing" && severities.iter().any(|s| settings.mention_all.iter().any(|m| m == s)),
+        ..Mentions::default()
+    };
+    Ok(Message::Card {
+        title,
+        text: text.trim_end().to_owned(),
+        buttons,
+        color: Some(colour(&hook.status, &severities).to_owned()),
+        mentions,
+    })
+}
