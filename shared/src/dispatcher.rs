@@ -270,6 +270,18 @@ impl Dispatcher {
         result
     }
 
+    /// Claims the effect `key` (see the module documentation).
+    pub async fn claim_effect(&self, key: &str) -> Result<Claim, StoreError> {
+        self.effects
+            .claim(ClaimRequest {
+                key,
+                now_ms: self.clock.now_ms(),
+                in_progress_ms: EFFECT_IN_PROGRESS_MS,
+                retention_secs: EFFECT_RETENTION_SECS,
+            })
+            .await
+    }
+
     /// A notification from the notify API: send it to its target once.
     async fn run_notify(
         &self,
@@ -280,15 +292,7 @@ impl Dispatcher {
     ) -> Result<RecordOutcome, RecordError> {
         let started = Instant::now();
         let key = format!("effect#notify#{}#{}", job.target, job.id);
-        let claim = self
-            .effects
-            .claim(ClaimRequest {
-                key: &key,
-                now_ms: self.clock.now_ms(),
-                in_progress_ms: EFFECT_IN_PROGRESS_MS,
-                retention_secs: EFFECT_RETENTION_SECS,
-            })
-            .await?;
+        let claim = self.claim_effect(&key).await?;
         let owner = match claim {
             Claim::Claimed(o) | Claim::TookOver(o) => o,
             Claim::Held(r) if r.status == Status::Done => {
@@ -479,15 +483,7 @@ impl Dispatcher {
             return Ok(());
         }
         let key = format!("effect#{}#{}#{source}#{index}", cx.bot.id, cx.event.event_id);
-        let claim = self
-            .effects
-            .claim(ClaimRequest {
-                key: &key,
-                now_ms: self.clock.now_ms(),
-                in_progress_ms: EFFECT_IN_PROGRESS_MS,
-                retention_secs: EFFECT_RETENTION_SECS,
-            })
-            .await?;
+        let claim = self.claim_effect(&key).await?;
         let safe_to_repeat = match (action, sender) {
             (Action::Forward { .. }, _) => true,
             (_, Some(b)) => platform_deduplicates(b.platform),

@@ -18,10 +18,10 @@ use serde_json::{Map, Value, json};
 use thiserror::Error;
 
 use crate::delivery::SendError;
-use crate::dispatcher::{Dispatcher, EFFECT_IN_PROGRESS_MS, EFFECT_RETENTION_SECS};
+use crate::dispatcher::Dispatcher;
 use crate::message::{Button, Mentions, Message};
 use crate::queue::fifo_id;
-use crate::store::{Claim, ClaimRequest, Status};
+use crate::store::{Claim, Status};
 
 /// Why a scheduled invocation failed.
 #[derive(Debug, Error)]
@@ -241,13 +241,7 @@ async fn send_once(
 ) -> Result<bool, SendError> {
     let key = format!("effect#notification#{name}#{scheduled_time}#{target}");
     let claim = d
-        .effects
-        .claim(ClaimRequest {
-            key: &key,
-            now_ms: d.clock.now_ms(),
-            in_progress_ms: EFFECT_IN_PROGRESS_MS,
-            retention_secs: EFFECT_RETENTION_SECS,
-        })
+        .claim_effect(&key)
         .await
         .map_err(|e| SendError::retryable(e.to_string()))?;
     let owner = match claim {
