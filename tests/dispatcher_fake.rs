@@ -25,6 +25,18 @@ fn clock() -> Arc<FixedClock> {
     Arc::new(FixedClock::at_ms(NOW * 1000))
 }
 
+/// A dispatcher over fresh in-memory stores at [`NOW`], without custom handlers.
+fn memory_dispatcher(
+    config: &botgate::config::Config,
+) -> (botgate::dispatcher::Dispatcher, Arc<botgate::metrics::Recorded>) {
+    dispatcher(
+        config.clone(),
+        DispatchStores::in_memory(),
+        clock(),
+        Registry::default(),
+    )
+}
+
 fn far() -> i64 {
     NOW * 1000 + 25_000
 }
@@ -39,12 +51,7 @@ async fn each_platform_replies_once_with_a_fresh_token() {
         ("wecom-demo", SampleKind::Message, "disk full", "wecom"),
         ("dingtalk-demo", SampleKind::Message, "ping", "dingtalk-session"),
     ];
-    let (d, _) = dispatcher(
-        config.clone(),
-        DispatchStores::in_memory(),
-        clock(),
-        Registry::default(),
-    );
+    let (d, _) = memory_dispatcher(&config);
     for (i, (bot, kind, text, _)) in cases.iter().enumerate() {
         let mut ev = sample_event(&config, bot, *kind, text, NOW);
         if *bot == "dingtalk-demo" {
@@ -101,12 +108,7 @@ async fn expired_session_webhook_falls_back_to_the_robot_api_with_a_token() {
 async fn the_same_record_twice_sends_one_reply() {
     let fake = FakePlatform::for_example().await;
     let config = fake_config(&fake).await;
-    let (d, metrics) = dispatcher(
-        config.clone(),
-        DispatchStores::in_memory(),
-        clock(),
-        Registry::default(),
-    );
+    let (d, metrics) = memory_dispatcher(&config);
     let ev = sample_event(&config, "wechat-demo", SampleKind::Subscribe, "", NOW);
     let rec = record("m1", "wechat-demo", &ev);
     for _ in 0..2 {
@@ -132,12 +134,7 @@ async fn crash_after_send_never_gives_a_second_reply() {
     ] {
         let ev = sample_event(&config, bot, kind, text, NOW);
         // First life: sends, then "crashes" before anything is recorded (fresh stores below).
-        let (first, _) = dispatcher(
-            config.clone(),
-            DispatchStores::in_memory(),
-            clock(),
-            Registry::default(),
-        );
+        let (first, _) = memory_dispatcher(&config);
         first.process_record("t", &record("m", bot, &ev), far()).await.unwrap();
         // What the crash leaves behind: the effect claimed, in progress, past its expiry.
         let stores = DispatchStores::in_memory();
@@ -169,12 +166,7 @@ async fn rate_limited_then_ok_is_one_reply_after_backoff() {
         &[(429, r#"{"code":99991400,"msg":"request trigger frequency limit"}"#)],
     );
     let config = fake_config(&fake).await;
-    let (d, metrics) = dispatcher(
-        config.clone(),
-        DispatchStores::in_memory(),
-        clock(),
-        Registry::default(),
-    );
+    let (d, metrics) = memory_dispatcher(&config);
     let ev = sample_event(&config, "feishu-demo", SampleKind::Message, "/help", NOW);
     let started = Instant::now();
     assert!(
@@ -198,12 +190,7 @@ async fn permanent_error_is_not_retried_and_the_record_is_done() {
     let fake = FakePlatform::for_example().await;
     fake.always("wechat", 200, r#"{"errcode":40003,"errmsg":"invalid openid"}"#);
     let config = fake_config(&fake).await;
-    let (d, metrics) = dispatcher(
-        config.clone(),
-        DispatchStores::in_memory(),
-        clock(),
-        Registry::default(),
-    );
+    let (d, metrics) = memory_dispatcher(&config);
     let ev = sample_event(&config, "wechat-demo", SampleKind::Subscribe, "", NOW);
     assert!(
         d.process_batch("t", vec![record("m", "wechat-demo", &ev)], far())
@@ -221,12 +208,7 @@ async fn permanent_error_is_not_retried_and_the_record_is_done() {
 async fn an_invalid_token_is_refetched_once() {
     let fake = FakePlatform::for_example().await;
     let config = fake_config(&fake).await;
-    let (d, _) = dispatcher(
-        config.clone(),
-        DispatchStores::in_memory(),
-        clock(),
-        Registry::default(),
-    );
+    let (d, _) = memory_dispatcher(&config);
     for (i, text) in ["one", "two"].iter().enumerate() {
         if i == 1 {
             fake.revoke_tokens();
@@ -247,12 +229,7 @@ async fn an_invalid_token_is_refetched_once() {
 async fn bad_app_secret_is_a_permanent_failure() {
     let fake = FakePlatform::start(&[("wx1m3vrk1npimbdk01", "another-secret")], FORWARD_SECRET).await;
     let config = fake_config(&fake).await;
-    let (d, metrics) = dispatcher(
-        config.clone(),
-        DispatchStores::in_memory(),
-        clock(),
-        Registry::default(),
-    );
+    let (d, metrics) = memory_dispatcher(&config);
     let ev = sample_event(&config, "wechat-demo", SampleKind::Subscribe, "", NOW);
     assert!(
         d.process_batch("t", vec![record("m", "wechat-demo", &ev)], far())
@@ -277,12 +254,7 @@ fn wecom_user_record(config: &botgate::config::Config, i: usize) -> Record {
 async fn a_batch_of_ten_with_one_malformed_record_fails_only_that_one() {
     let fake = FakePlatform::for_example().await;
     let config = fake_config(&fake).await;
-    let (d, _) = dispatcher(
-        config.clone(),
-        DispatchStores::in_memory(),
-        clock(),
-        Registry::default(),
-    );
+    let (d, _) = memory_dispatcher(&config);
     let mut records: Vec<Record> = (0..9).map(|i| wecom_user_record(&config, i)).collect();
     records.insert(
         4,
@@ -303,12 +275,7 @@ async fn a_failure_holds_back_the_rest_of_its_conversation_only() {
     let fake = FakePlatform::for_example().await;
     fake.always("wechat", 503, "busy");
     let config = fake_config(&fake).await;
-    let (d, _) = dispatcher(
-        config.clone(),
-        DispatchStores::in_memory(),
-        clock(),
-        Registry::default(),
-    );
+    let (d, _) = memory_dispatcher(&config);
     let mut records = Vec::new();
     for i in 0..3 {
         let mut ev = sample_event(&config, "wechat-demo", SampleKind::Subscribe, "", NOW);
@@ -373,12 +340,7 @@ fn serde_saphyr_free_parse(yaml: &str) -> serde_json::Value {
 async fn a_two_step_command_keeps_state_per_user() {
     let fake = FakePlatform::for_example().await;
     let config = fake_config(&fake).await;
-    let (d, _) = dispatcher(
-        config.clone(),
-        DispatchStores::in_memory(),
-        clock(),
-        Registry::default(),
-    );
+    let (d, _) = memory_dispatcher(&config);
     let steps = ["/feedback", "Fast and simple", "/help"];
     for (i, text) in steps.iter().enumerate() {
         let ev = sample_event(&config, "feishu-demo", SampleKind::Message, text, NOW);
@@ -447,12 +409,7 @@ async fn custom_handlers_run_before_rules_and_can_pass() {
 async fn ten_chats_take_less_than_twice_one_record() {
     let fake = FakePlatform::for_example().await;
     let config = fake_config(&fake).await;
-    let (d, _) = dispatcher(
-        config.clone(),
-        DispatchStores::in_memory(),
-        clock(),
-        Registry::default(),
-    );
+    let (d, _) = memory_dispatcher(&config);
     // Warm the token cache and the connection pool, as a warm Lambda instance would be.
     let warm = sample_event(&config, "wecom-demo", SampleKind::Message, "warm", NOW);
     d.process_record("t", &record("w", "wecom-demo", &warm), far())

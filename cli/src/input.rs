@@ -52,6 +52,18 @@ impl BotSource {
     }
 }
 
+/// Loads a configuration with every reference kind resolved (`${ssm:..}` and
+/// `${secretsmanager:..}` too, with the `aws` feature): for `serve` and `send`.
+pub async fn load_config_resolved(path: &Path) -> Result<Config> {
+    #[cfg(feature = "aws")]
+    let resolver = botgate::aws::AwsResolver::new();
+    #[cfg(not(feature = "aws"))]
+    let resolver = EnvResolver;
+    Config::from_file(path, &resolver)
+        .await
+        .with_context(|| format!("configuration {}", path.display()))
+}
+
 /// Loads a configuration, resolving `${env:...}` references.
 pub fn load_config(path: &Path) -> Result<Config> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

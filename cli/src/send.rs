@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use botgate::message::{Mentions, Message};
 
 use crate::Outcome;
@@ -43,13 +43,7 @@ pub fn run(args: Args) -> Result<Outcome> {
 }
 
 async fn go(args: Args) -> Result<Outcome> {
-    #[cfg(feature = "aws")]
-    let resolver = botgate::aws::AwsResolver::new();
-    #[cfg(not(feature = "aws"))]
-    let resolver = botgate::config::EnvResolver;
-    let mut config = botgate::config::Config::from_file(&args.config, &resolver)
-        .await
-        .with_context(|| format!("configuration {}", args.config.display()))?;
+    let mut config = crate::input::load_config_resolved(&args.config).await?;
     if !config.targets.contains_key(&args.target) {
         let known: Vec<&str> = config.targets.keys().map(String::as_str).collect();
         return Err(anyhow!(

@@ -195,13 +195,7 @@ pub fn run(args: Args) -> Result<Outcome> {
 }
 
 async fn serve(args: Args) -> Result<Outcome> {
-    #[cfg(feature = "aws")]
-    let resolver = botgate::aws::AwsResolver::new();
-    #[cfg(not(feature = "aws"))]
-    let resolver = botgate::config::EnvResolver;
-    let config = botgate::config::Config::from_file(&args.config, &resolver)
-        .await
-        .with_context(|| format!("configuration {}", args.config.display()))?;
+    let config = crate::input::load_config_resolved(&args.config).await?;
     let body_limit = config
         .bots
         .values()

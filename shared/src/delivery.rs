@@ -105,6 +105,24 @@ pub(crate) fn classify_status(resp: &HttpResponse) -> Option<SendError> {
     }
 }
 
+/// Classifies a platform's numeric answer `code` (named `field` in the reason: `code`,
+/// `errcode`): 0 is success, then token-invalid codes, retryable codes, anything else
+/// permanent. Every platform module and the group bots share it.
+pub(crate) fn classify_code(
+    field: &str,
+    code: i64,
+    msg: &str,
+    token_invalid: &[i64],
+    retryable: &[i64],
+) -> Result<(), SendError> {
+    match code {
+        0 => Ok(()),
+        c if token_invalid.contains(&c) => Err(SendError::TokenInvalid(format!("{field} {c}: {msg}"))),
+        c if retryable.contains(&c) => Err(SendError::retryable(format!("{field} {c}: {msg}"))),
+        c => Err(SendError::Permanent(format!("{field} {c}: {msg}"))),
+    }
+}
+
 /// The start of a response body, for reasons (platform error messages, never our secrets).
 pub(crate) fn snippet(body: &str) -> String {
     let mut end = body.len().min(200);

@@ -65,7 +65,7 @@ impl Notifier {
 
     /// The parts `message` becomes on `target` (split or truncated to its size limit).
     pub fn parts(&self, target: &str, message: &Message) -> Result<Vec<Message>, SendError> {
-        Ok(limits::fit(self.target(target)?.limit(&self.config), message))
+        Ok(limits::fit(self.target(target)?.limit(), message))
     }
 
     /// Sends one part to `target` if its rate limit allows it now; otherwise says when.

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::transport::{HttpRequest, HttpResponse};
-use super::{Call, SendError, Target, credential, json_body, snippet};
+use super::{Call, SendError, Target, classify_code, credential, json_body, snippet};
 use crate::config::Bot;
 use crate::platform::feishu::render;
 
@@ -35,13 +35,13 @@ pub fn token_response(resp: &HttpResponse) -> Result<(String, i64), SendError> {
 
 fn check_code(v: &Value) -> Result<(), SendError> {
     let code = v["code"].as_i64().unwrap_or(-1);
-    let msg = v["msg"].as_str().unwrap_or_default();
-    match code {
-        0 => Ok(()),
-        c if TOKEN_INVALID.contains(&c) => Err(SendError::TokenInvalid(format!("code {c}: {msg}"))),
-        c if RETRYABLE.contains(&c) => Err(SendError::retryable(format!("code {c}: {msg}"))),
-        c => Err(SendError::Permanent(format!("code {c}: {msg}"))),
-    }
+    classify_code(
+        "code",
+        code,
+        v["msg"].as_str().unwrap_or_default(),
+        &TOKEN_INVALID,
+        &RETRYABLE,
+    )
 }
 
 /// The receive id type Feishu expects for `id`.

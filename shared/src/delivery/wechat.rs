@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::transport::{HttpRequest, HttpResponse};
-use super::{Call, SendError, Target, credential, json_body};
+use super::{Call, SendError, Target, classify_code, credential, json_body};
 use crate::config::Bot;
 use crate::platform::wechat::render;
 
@@ -39,17 +39,17 @@ pub(crate) fn access_token(v: &Value) -> Result<(String, i64), SendError> {
 
 /// Classifies `errcode` (shared with WeCom, whose codes agree on these).
 pub(crate) fn check(v: &Value) -> Result<(), SendError> {
+    // -1 (system busy) is retried. 45009 (the daily API quota), 45015 (the user has not
+    // spoken for 48 h) and 45047 (too many customer-service messages without an answer)
+    // are permanent: none clears within minutes.
     let code = v["errcode"].as_i64().unwrap_or(0);
-    let msg = v["errmsg"].as_str().unwrap_or_default();
-    match code {
-        0 => Ok(()),
-        c if TOKEN_INVALID.contains(&c) => Err(SendError::TokenInvalid(format!("errcode {c}: {msg}"))),
-        // -1: system busy.
-        -1 => Err(SendError::retryable(format!("errcode -1: {msg}"))),
-        // 45009: the daily API quota; 45015: the user has not spoken for 48 h; 45047: too
-        // many customer-service messages without an answer. None clears within minutes.
-        c => Err(SendError::Permanent(format!("errcode {c}: {msg}"))),
-    }
+    classify_code(
+        "errcode",
+        code,
+        v["errmsg"].as_str().unwrap_or_default(),
+        &TOKEN_INVALID,
+        &[-1],
+    )
 }
 
 /// `POST /cgi-bin/message/custom/send?access_token=`.

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::transport::{HttpRequest, HttpResponse};
-use super::{Call, SendError, Target, credential, json_body};
+use super::{Call, SendError, Target, classify_code, credential, json_body};
 use crate::config::Bot;
 use crate::platform::wecom::render_bot;
 
@@ -32,13 +32,13 @@ pub fn token_response(resp: &HttpResponse) -> Result<(String, i64), SendError> {
 
 fn check(v: &Value) -> Result<(), SendError> {
     let code = v["errcode"].as_i64().unwrap_or(0);
-    let msg = v["errmsg"].as_str().unwrap_or_default();
-    match code {
-        0 => Ok(()),
-        c if TOKEN_INVALID.contains(&c) => Err(SendError::TokenInvalid(format!("errcode {c}: {msg}"))),
-        c if RETRYABLE.contains(&c) => Err(SendError::retryable(format!("errcode {c}: {msg}"))),
-        c => Err(SendError::Permanent(format!("errcode {c}: {msg}"))),
-    }
+    classify_code(
+        "errcode",
+        code,
+        v["errmsg"].as_str().unwrap_or_default(),
+        &TOKEN_INVALID,
+        &RETRYABLE,
+    )
 }
 
 /// `POST /cgi-bin/message/send?access_token=` with `touser` and `agentid`.

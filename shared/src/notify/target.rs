@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::limits::Limit;
 use super::rate::RateRule;
 use super::webhook::Webhook;
-use crate::config::{Bot, Config};
+use crate::config::Bot;
 use crate::event::Platform;
 use crate::secret::Secret;
 
@@ -50,7 +50,7 @@ pub struct TargetSpec {
 
 impl TargetSpec {
     /// The size limit of one message on this target.
-    pub fn limit(&self, _config: &Config) -> Limit {
+    pub fn limit(&self) -> Limit {
         match self.platform {
             Platform::Feishu => Limit::FEISHU,
             Platform::Dingtalk => Limit::DINGTALK,

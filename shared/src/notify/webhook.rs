@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::delivery::transport::{HttpRequest, HttpResponse};
-use crate::delivery::{SendError, json_body};
+use crate::delivery::{SendError, classify_code, json_body};
 use crate::event::Platform;
 use crate::message::Message;
 use crate::platform::{dingtalk, feishu, wecom};
@@ -80,21 +80,13 @@ fn message(v: &Value) -> &str {
 /// 9499 bad request, 19021 sign mismatch or stale timestamp, 19022 IP, 19024 keyword.
 pub fn feishu_answer(resp: &HttpResponse) -> Result<(), SendError> {
     let v = json_body(resp)?;
-    match code(&v, &["code", "StatusCode"]) {
-        0 => Ok(()),
-        11232 => Err(SendError::retryable(format!("code 11232: {}", message(&v)))),
-        c => Err(SendError::Permanent(format!("code {c}: {}", message(&v)))),
-    }
+    classify_code("code", code(&v, &["code", "StatusCode"]), message(&v), &[], &[11232])
 }
 
 /// `errcode` 0 is success; the codes in `retry` are worth retrying; any other is permanent.
 fn errcode_answer(resp: &HttpResponse, retry: &[i64]) -> Result<(), SendError> {
     let v = json_body(resp)?;
-    match code(&v, &["errcode"]) {
-        0 => Ok(()),
-        c if retry.contains(&c) => Err(SendError::retryable(format!("errcode {c}: {}", message(&v)))),
-        c => Err(SendError::Permanent(format!("errcode {c}: {}", message(&v)))),
-    }
+    classify_code("errcode", code(&v, &["errcode"]), message(&v), &[], retry)
 }
 
 /// DingTalk robot: `errcode` 0; 130101 sending too fast and -1 busy (retry); 310000

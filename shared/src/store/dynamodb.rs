@@ -61,13 +61,19 @@ pub(crate) fn unavailable<E: std::fmt::Debug>(e: SdkError<E>) -> StoreError {
     StoreError::Unavailable(detail)
 }
 
-/// Ok when the write succeeded or failed only because the owner condition no longer holds.
-fn unless_taken_over<T, E: ProvideErrorMetadata + std::fmt::Debug>(
+/// True when a write failed only because its condition did not hold.
+pub(crate) fn condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    matches!(e, SdkError::ServiceError(s) if s.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+/// Ok when the write succeeded or failed only because its condition (the owner, the token)
+/// no longer holds: someone else's newer write stands.
+pub(crate) fn unless_condition_failed<T, E: ProvideErrorMetadata + std::fmt::Debug>(
     r: Result<T, SdkError<E>>,
 ) -> Result<(), StoreError> {
     match r {
         Ok(_) => Ok(()),
-        Err(SdkError::ServiceError(e)) if e.err().code() == Some("ConditionalCheckFailedException") => Ok(()),
+        Err(e) if condition_failed(&e) => Ok(()),
         Err(e) => Err(unavailable(e)),
     }
 }
@@ -141,7 +147,7 @@ impl DedupStore for DynamoStore {
             .send()
             .await;
         // Taken over since: the new owner completes it.
-        unless_taken_over(r)
+        unless_condition_failed(r)
     }
 
     async fn release(&self, key: &str, owner: &str) -> Result<(), StoreError> {
@@ -156,6 +162,6 @@ impl DedupStore for DynamoStore {
             .send()
             .await;
         // Taken over since: not ours to delete.
-        unless_taken_over(r)
+        unless_condition_failed(r)
     }
 }

@@ -4,12 +4,11 @@
 //! rest, and only the functions' roles can read it.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{TokenRecord, TokenStore};
 use crate::store::StoreError;
-use crate::store::dynamodb::unavailable;
+use crate::store::dynamodb::{condition_failed, unavailable, unless_condition_failed};
 
 /// Tokens in a DynamoDB table keyed by `pk`.
 #[derive(Debug, Clone)]
@@ -34,10 +33,6 @@ fn n(v: i64) -> AttributeValue {
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
-}
-
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
-    matches!(e, SdkError::ServiceError(s) if s.err().code() == Some("ConditionalCheckFailedException"))
 }
 
 #[async_trait::async_trait]
@@ -84,7 +79,7 @@ impl TokenStore for DynamoTokens {
             .await;
         match r {
             Ok(_) => Ok(true),
-            Err(e) if conditional_failed(&e) => Ok(false),
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -118,11 +113,7 @@ impl TokenStore for DynamoTokens {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        unless_condition_failed(r)
     }
 
     async fn invalidate(&self, key: &str, token: &str) -> Result<(), StoreError> {
@@ -138,10 +129,6 @@ impl TokenStore for DynamoTokens {
             .expression_attribute_values(":t", s(token))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) if conditional_failed(&e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        unless_condition_failed(r)
     }
 }

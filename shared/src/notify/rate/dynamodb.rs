@@ -3,12 +3,11 @@
 //! writes it back only if `ver` is unchanged; on a conflict it tries again.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{Acquired, RateLimiter, RateRule, decide};
 use crate::store::StoreError;
-use crate::store::dynamodb::unavailable;
+use crate::store::dynamodb::{condition_failed, unavailable};
 
 /// Conflicting writers retried at most this many times, with a short random pause.
 const MAX_CONFLICTS: u64 = 64;
@@ -81,7 +80,7 @@ impl RateLimiter for DynamoLimiter {
                 .await;
             match r {
                 Ok(_) => return Ok(Acquired::Yes),
-                Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => continue,
+                Err(e) if condition_failed(&e) => continue,
                 Err(e) => return Err(unavailable(e)),
             }
         }
