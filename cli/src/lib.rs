@@ -5,6 +5,8 @@ pub mod cipher;
 pub mod dlq;
 pub mod event;
 pub mod input;
+pub mod schedule;
+pub mod schedules;
 pub mod send;
 pub mod serve;
 pub mod sign;

@@ -3,7 +3,7 @@
 
 #[cfg(feature = "aws")]
 use botgate_cli::dlq;
-use botgate_cli::{Outcome, cipher, event, send, serve, sign, verify};
+use botgate_cli::{Outcome, cipher, event, schedules, send, serve, sign, verify};
 
 use std::process::ExitCode;
 
@@ -38,6 +38,10 @@ Examples:
 
   # A message to a custom group bot (signed; --dry-run prints the request)
   botgate send --config examples/botgate.yaml --target ops-dingtalk --text 'deploy done' --dry-run
+
+  # When the configured schedules run next (in their time zone and UTC); run one now
+  botgate schedules --config examples/botgate.yaml
+  botgate schedules --config examples/botgate.yaml --run daily-report --dry-run
 
   # What is in the dead-letter queue and why; then put it back once fixed
   botgate dlq --dlq-url $DLQ_URL --table $TABLE
@@ -76,6 +80,8 @@ enum Command {
     Serve(serve::Args),
     /// Send one message to a configured target (custom group bot or app chat).
     Send(send::Args),
+    /// The configured notifications' schedules and their next runs; or run one now.
+    Schedules(schedules::Args),
     /// List the dead-letter queue with each event's failure reason, or re-drive it.
     #[cfg(feature = "aws")]
     Dlq(dlq::Args),
@@ -91,6 +97,7 @@ fn main() -> ExitCode {
         Command::Event(a) => event::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Send(a) => send::run(a),
+        Command::Schedules(a) => schedules::run(a),
         #[cfg(feature = "aws")]
         Command::Dlq(a) => dlq::run(a),
     };

@@ -39,6 +39,9 @@ pub struct Args {
     /// Only receive and queue events; do not run the dispatcher.
     #[arg(long)]
     no_dispatch: bool,
+    /// Do not run the configured notifications' schedules.
+    #[arg(long)]
+    no_schedules: bool,
 }
 
 /// The HTTP adapter: turns an axum request into the platform layer's and back.
@@ -160,6 +163,21 @@ async fn dispatch_sqs(queue: botgate::queue::sqs::SqsQueue, dispatcher: Arc<Disp
     }
 }
 
+/// The startup lines describing the schedules and their next runs.
+fn schedule_lines(schedules: &[crate::schedule::Schedule], now_ms: Option<i64>) -> Vec<String> {
+    let now = chrono::DateTime::from_timestamp_millis(now_ms.unwrap_or_default()).unwrap_or_default();
+    schedules
+        .iter()
+        .map(|s| {
+            let next = s.next_after(now, now).map_or_else(
+                || "no run left".to_owned(),
+                |t| format!("next {}", crate::schedule::describe(t, s.timezone)),
+            );
+            format!("  schedule: {} {s}, {next}", s.notification)
+        })
+        .collect()
+}
+
 /// How to call this executable from the current directory (`target/debug/botgate` when run
 /// through cargo, `botgate` when installed on the PATH).
 fn self_command() -> String {
@@ -212,11 +230,18 @@ async fn serve(args: Args) -> Result<Outcome> {
     let dry_run = config.delivery.dry_run;
     let rules = config.rules.len();
     let metrics: Arc<dyn MetricsSink> = if args.emf { Arc::new(Stdout) } else { Arc::new(Discard) };
+    let schedules = if args.no_schedules {
+        Vec::new()
+    } else {
+        crate::schedule::configured(&config)?
+    };
     let (deps, memory) = botgate::deps::build(config, metrics.clone())
         .await
         .map_err(anyhow::Error::msg)?;
-    if !args.no_dispatch {
-        let dispatcher = botgate::deps::dispatcher(
+    let dispatcher = if args.no_dispatch && schedules.is_empty() {
+        None
+    } else {
+        let d = botgate::deps::dispatcher(
             deps.config.clone(),
             metrics,
             botgate::handler::Registry::default(),
@@ -224,7 +249,17 @@ async fn serve(args: Args) -> Result<Outcome> {
         )
         .await
         .map_err(anyhow::Error::msg)?;
-        let dispatcher = Arc::new(dispatcher);
+        Some(Arc::new(d))
+    };
+    let schedule_lines = schedule_lines(&schedules, dispatcher.as_ref().map(|d| d.clock.now_ms()));
+    if let (Some(d), false) = (&dispatcher, schedules.is_empty()) {
+        drop(tokio::spawn(crate::schedule::run(
+            schedules,
+            d.clone(),
+            crate::schedule::TICK,
+        )));
+    }
+    if let (Some(dispatcher), false) = (dispatcher, args.no_dispatch) {
         match backends.1 {
             QueueKind::Memory => drop(tokio::spawn(dispatch_memory(memory.queue.clone(), dispatcher))),
             #[cfg(feature = "aws")]
@@ -273,6 +308,9 @@ async fn serve(args: Args) -> Result<Outcome> {
                 "sending for real"
             }
         );
+    }
+    for line in &schedule_lines {
+        println!("{line}");
     }
     for (id, platform) in &bots {
         println!("  {platform:<9} http://{addr}/{platform}/{id}");
