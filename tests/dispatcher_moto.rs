@@ -241,3 +241,68 @@ async fn the_rate_limit_holds_across_instances() {
     }
     assert_eq!(yes, 20);
 }
+
+/// A notification over its target's rate limit is held back on SQS until the limit
+/// allows it (ChangeMessageVisibility), not for the queue's whole visibility timeout
+/// (60 s here), and is then sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limited_notification_returns_when_the_limit_allows() {
+    let f = Fixture::start().await;
+    let (url, _) = create_fifo_queue_with_dlq(&f.sdk, "held", 5, 60).await;
+    let fake = FakePlatform::for_example().await;
+    let mut config = fake_config(&fake).await;
+    let t = serde_json::json!({"type": "wecom_webhook",
+        "url": format!("{}/cgi-bin/webhook/send?key={}", fake.url, botgate_tests::fake::WECOM_KEY),
+        "rate_limit": [{"per_secs": 3, "max": 1}]});
+    config
+        .targets
+        .insert("ops".into(), botgate::notify::target::parse(&t, &config.bots).unwrap());
+    config.notify_api =
+        botgate::notify::api::ApiSettings::parse(Some(&serde_json::json!({"bearer_token": "b"}))).unwrap();
+    let clock = Arc::new(FixedClock::at_ms(botgate::clock::SystemClock.now_ms()));
+    let (gw, _) = deps(
+        config.clone(),
+        Arc::new(botgate::store::memory::MemoryStore::new()),
+        Arc::new(queue(&f.sdk, &url)),
+        clock,
+    );
+    for i in 0..2 {
+        let body = format!(r#"{{"text": "deploy {i}"}}"#);
+        let req = botgate::inbound::Request {
+            method: "POST",
+            query: "",
+            headers: vec![("authorization", "Bearer b")],
+            body: body.as_bytes(),
+        };
+        assert_eq!(callback::handle(&gw, "/notify/ops", &req, "r").await.status, 202);
+    }
+    let (d, _) = dispatcher(
+        config,
+        stores(&f.sdk, &f.table),
+        Arc::new(botgate::clock::SystemClock),
+        Registry::default(),
+    );
+    let q = queue(&f.sdk, &url);
+    let now = botgate::clock::SystemClock.now_ms();
+    assert_eq!(
+        q.poll_once(&d, 1, now + 1_000).await.unwrap(),
+        (2, 1),
+        "one sent, one over the limit"
+    );
+    assert_eq!(fake.delivered_to("wecom-webhook").len(), 1);
+    assert_eq!(
+        q.poll_once(&d, 0, now + 1_000).await.unwrap(),
+        (0, 0),
+        "held back for now"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(4_500)).await;
+    let now = botgate::clock::SystemClock.now_ms();
+    assert_eq!(
+        q.poll_once(&d, 1, now + 10_000).await.unwrap(),
+        (1, 0),
+        "back well before the 60 s timeout"
+    );
+    let got = fake.delivered_to("wecom-webhook");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].body["text"]["content"], "deploy 1");
+}

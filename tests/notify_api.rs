@@ -256,3 +256,84 @@ fn alertmanager_messages_per_platform_match_the_snapshots() {
     .unwrap();
     assert_eq!(feishu::render(&resolved)["card"]["header"]["template"], "green");
 }
+
+#[tokio::test]
+async fn over_the_rate_limit_a_notification_is_put_back_until_the_limit_allows_and_counted() {
+    let fake = FakePlatform::for_example().await;
+    let mut config = config(&fake).await;
+    let t = json!({"type": "wecom_webhook", "url": format!("{}/cgi-bin/webhook/send?key={WECOM_KEY}", fake.url),
+                   "rate_limit": [{"per_secs": 60, "max": 2}]});
+    config
+        .targets
+        .insert("ops".into(), botgate::notify::target::parse(&t, &config.bots).unwrap());
+    let (deps, queue) = gateway(config.clone());
+    let bearer = format!("Bearer {BEARER}");
+    for i in 0..3 {
+        let body = format!(r#"{{"text": "deploy {i} done"}}"#);
+        let (status, _) = post(&deps, "/notify/ops", vec![("authorization", &bearer)], &body).await;
+        assert_eq!(status, 202);
+    }
+    let records: Vec<Record> = queue
+        .drain()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Record {
+            message_id: format!("m{i}"),
+            body: m.body.clone(),
+            group_id: Some(m.group_id.clone()),
+            receive_count: 1,
+        })
+        .collect();
+    let now = 1_795_440_463_000;
+    let clock = Arc::new(botgate::clock::FixedClock::at_ms(now));
+    let (d, metrics) = dispatcher(config, DispatchStores::in_memory(), clock.clone(), Registry::default());
+    // Two fit the limit; the third would wait past the deadline: put back until the
+    // window frees (a minute after the first send), not dropped and not sent early.
+    let failed = d.process_batch_detailed("t", records.clone(), now + 10_000).await;
+    assert_eq!(fake.delivered_to("wecom-webhook").len(), 2);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].message_id, "m2");
+    let at = failed[0].retry_at_ms.expect("the time the limit allows it");
+    assert!((now + 59_000..=now + 60_001).contains(&at), "retry at {}", at - now);
+    clock.advance_ms(at - now);
+    assert!(d.process_batch_detailed("t", records, at + 10_000).await.is_empty());
+    let got = fake.delivered_to("wecom-webhook");
+    assert_eq!(got.len(), 3, "each once");
+    assert_eq!(got[2].body["text"]["content"], "deploy 2 done");
+    // Metrics by target and outcome, with the limit's holds and put-backs.
+    let lines: Vec<Value> = metrics
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.get("notifications").is_some())
+        .cloned()
+        .collect();
+    let outcomes: Vec<(&str, &str, u64, u64)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["target"].as_str().unwrap(),
+                l["outcome"].as_str().unwrap(),
+                l["throttled"].as_u64().unwrap(),
+                l["delayed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("ops", "sent", 0, 0),
+            ("ops", "sent", 0, 0),
+            ("ops", "delayed", 1, 1),
+            ("ops", "already_sent", 0, 0),
+            ("ops", "already_sent", 0, 0),
+            ("ops", "sent", 0, 0),
+        ]
+    );
+    assert_eq!(lines[0]["platform"], "wecom");
+    assert_eq!(
+        lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+        json!(["component", "target", "outcome"])
+    );
+}

@@ -106,7 +106,8 @@ async fn print_queue(queue: Arc<MemoryQueue>) {
 const MAX_RECEIVES: u32 = 5;
 
 /// Runs the dispatcher on the in-memory queue, as Lambda runs it on SQS: batches of up to
-/// ten, failed records retried with a growing pause, then reported as dead letters.
+/// ten, failed records retried with a growing pause (or when their target's rate limit
+/// allows), then reported as dead letters.
 async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
     let mut retries: Vec<(Record, tokio::time::Instant)> = Vec::new();
     loop {
@@ -133,9 +134,12 @@ async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
         for batch in records.chunks(10) {
             let deadline = dispatcher.clock.now_ms() + 30_000;
             let failed = dispatcher
-                .process_batch(&botgate::crypto::random_nonce(16), batch.to_vec(), deadline)
+                .process_batch_detailed(&botgate::crypto::random_nonce(16), batch.to_vec(), deadline)
                 .await;
-            for rec in batch.iter().filter(|r| failed.contains(&r.message_id)) {
+            for (rec, f) in batch
+                .iter()
+                .filter_map(|r| Some((r, failed.iter().find(|f| f.message_id == r.message_id)?)))
+            {
                 if rec.receive_count >= MAX_RECEIVES {
                     tracing::error!(message_id = %rec.message_id, receives = rec.receive_count,
                         "dead letter: the record failed {MAX_RECEIVES} times (on AWS it would now sit in the DLQ)");
@@ -143,7 +147,13 @@ async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
                 }
                 let mut again = rec.clone();
                 again.receive_count += 1;
-                let pause = std::time::Duration::from_secs(2u64.pow(rec.receive_count));
+                // Held back until its target's rate limit allows it, or a growing pause.
+                let pause = match f.retry_at_ms {
+                    Some(at) => std::time::Duration::from_millis(
+                        u64::try_from(at - dispatcher.clock.now_ms()).unwrap_or(0) + 100,
+                    ),
+                    None => std::time::Duration::from_secs(2u64.pow(rec.receive_count)),
+                };
                 retries.push((again, tokio::time::Instant::now() + pause));
             }
         }

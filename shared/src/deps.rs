@@ -190,6 +190,22 @@ pub async fn dispatcher(
     ))
 }
 
+/// The events queue the dispatcher consumes, when the configuration names an SQS one (the
+/// dispatcher function holds rate-limited records back on it).
+#[cfg(feature = "aws")]
+pub async fn events_queue(config: &Config) -> Option<crate::queue::sqs::SqsQueue> {
+    if config.backends.queue != QueueKind::Sqs {
+        return None;
+    }
+    let url = config.backends.queue_url.as_ref()?;
+    let sdk = aws_config::load_from_env().await;
+    Some(crate::queue::sqs::SqsQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        url,
+        config.max_message_bytes,
+    ))
+}
+
 /// Loads the configuration of a Lambda function: `BOTGATE_CONFIG` (the YAML itself) or
 /// `BOTGATE_CONFIG_FILE` (a path), with `${env:..}`, `${ssm:..}` and
 /// `${secretsmanager:..}` references resolved.

@@ -26,7 +26,8 @@ use crate::config::{Bot, Config};
 use crate::delivery::{Delivery, Idempotency, SendError, Target, forward, platform_deduplicates};
 use crate::event::Event;
 use crate::handler::{HandlerContext, HandlerError, Outcome, Registry};
-use crate::metrics::{ActionMetrics, BatchMetrics, MetricsSink};
+use crate::metrics::{ActionMetrics, BatchMetrics, MetricsSink, NotifyMetrics};
+use crate::notify::Waits;
 use crate::queue::{Envelope, fifo_id};
 use crate::rules::{Action, Plan, StateChange};
 use crate::state::{StateStore, conversation_key, failure_key};
@@ -74,6 +75,8 @@ pub enum RecordError {
         action: &'static str,
         /// The last error.
         error: SendError,
+        /// When trying again is worth it (Unix ms), when known: a target's rate limit.
+        retry_at_ms: Option<i64>,
     },
     /// Another instance is running the same action right now.
     #[error("action {0} is in progress in another instance")]
@@ -87,6 +90,14 @@ pub enum RecordError {
 }
 
 impl RecordError {
+    /// When trying the record again is worth it (Unix ms), when known.
+    pub fn retry_at_ms(&self) -> Option<i64> {
+        match self {
+            Self::Send { retry_at_ms, .. } => *retry_at_ms,
+            _ => None,
+        }
+    }
+
     /// A stable snake_case reason for logs and metrics.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -99,6 +110,15 @@ impl RecordError {
             Self::Blocked => "blocked",
         }
     }
+}
+
+/// A record that failed (SQS redelivers it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Its message id.
+    pub message_id: String,
+    /// When trying it again is worth it (Unix ms), when known.
+    pub retry_at_ms: Option<i64>,
 }
 
 /// The dispatcher's dependencies, built once per process.
@@ -176,6 +196,23 @@ struct Ctx<'a> {
 impl Dispatcher {
     /// Processes a batch; returns the message ids of the records that failed.
     pub async fn process_batch(&self, request_id: &str, records: Vec<Record>, deadline_ms: i64) -> Vec<String> {
+        self.process_batch_detailed(request_id, records, deadline_ms)
+            .await
+            .into_iter()
+            .map(|f| f.message_id)
+            .collect()
+    }
+
+    /// Processes a batch; returns the records that failed, each with the time it is worth
+    /// trying again when that is known (a target at its rate limit), so the consumer can
+    /// hold it back until then (SQS: ChangeMessageVisibility) instead of the queue's
+    /// visibility timeout. The records held back behind it in its group get the same time.
+    pub async fn process_batch_detailed(
+        &self,
+        request_id: &str,
+        records: Vec<Record>,
+        deadline_ms: i64,
+    ) -> Vec<Failure> {
         let started = Instant::now();
         let refreshes_before = self.delivery.tokens().refreshes();
         let count = records.len();
@@ -193,7 +230,7 @@ impl Dispatcher {
                 .map(|(_, list)| self.process_group(request_id, list, deadline_ms)),
         )
         .await;
-        let failed: Vec<String> = results.into_iter().flatten().collect();
+        let failed: Vec<Failure> = results.into_iter().flatten().collect();
         self.metrics.emit(&BatchMetrics {
             records: count,
             failed: failed.len(),
@@ -211,17 +248,24 @@ impl Dispatcher {
         failed
     }
 
-    async fn process_group(&self, request_id: &str, records: Vec<Record>, deadline_ms: i64) -> Vec<String> {
-        let mut failed = Vec::new();
+    async fn process_group(&self, request_id: &str, records: Vec<Record>, deadline_ms: i64) -> Vec<Failure> {
+        let mut failed: Vec<Failure> = Vec::new();
         for rec in records {
-            if !failed.is_empty() {
+            if let Some(first) = failed.first() {
                 tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::Blocked.reason(),
                     "record left for redelivery: an earlier record of its conversation failed");
-                failed.push(rec.message_id);
+                let retry_at_ms = first.retry_at_ms;
+                failed.push(Failure {
+                    message_id: rec.message_id,
+                    retry_at_ms,
+                });
                 continue;
             }
-            if self.process_record(request_id, &rec, deadline_ms).await.is_err() {
-                failed.push(rec.message_id);
+            if let Err(e) = self.process_record(request_id, &rec, deadline_ms).await {
+                failed.push(Failure {
+                    message_id: rec.message_id,
+                    retry_at_ms: e.retry_at_ms(),
+                });
             }
         }
         failed
@@ -293,53 +337,77 @@ impl Dispatcher {
         let started = Instant::now();
         let key = format!("effect#notify#{}#{}", job.target, job.id);
         let claim = self.claim_effect(&key).await?;
+        let mut waits = Waits::default();
         let owner = match claim {
             Claim::Claimed(o) | Claim::TookOver(o) => o,
             Claim::Held(r) if r.status == Status::Done => {
                 tracing::info!(request_id, message_id = %rec.message_id, target = %job.target, id = %job.id,
                     outcome = "already_sent", "notification");
+                self.emit_notify("dispatcher", &job.target, "already_sent", 0, &waits, started);
                 return Ok(RecordOutcome::Done);
             }
             Claim::Held(_) => return Err(RecordError::InProgressElsewhere(key)),
         };
-        let platform = self
-            .config
-            .targets
-            .get(&job.target)
-            .map_or("none", |t| t.platform.as_str());
         let result = self
             .notifier
-            .send(&job.target, &job.message, &fifo_id(&key), deadline_ms)
+            .send_counted(&job.target, &job.message, &fifo_id(&key), deadline_ms, &mut waits)
             .await;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok(parts) => {
                 self.effects.complete(&key, &owner).await?;
                 tracing::info!(request_id, message_id = %rec.message_id, target = %job.target, id = %job.id,
-                    source = %job.source, parts, outcome = "sent", duration_ms, "notification");
-                self.emit(platform, "notify", "sent", started, 1);
+                    source = %job.source, parts, throttled = waits.throttled, rate_wait_ms = waits.waited_ms,
+                    outcome = "sent", duration_ms, "notification");
+                self.emit_notify("dispatcher", &job.target, "sent", parts, &waits, started);
                 Ok(RecordOutcome::Done)
             }
             Err(e @ SendError::Retryable { .. }) => {
                 if let Err(release) = self.effects.release(&key, &owner).await {
                     tracing::warn!(request_id, key, error = %release, "could not release the notification claim");
                 }
+                let outcome = waits.outcome(&e);
                 tracing::warn!(request_id, message_id = %rec.message_id, target = %job.target, id = %job.id,
-                    outcome = "retry", reason = %e, duration_ms, "notification");
-                self.emit(platform, "notify", "retry", started, 0);
+                    outcome, throttled = waits.throttled, retry_at_ms = waits.retry_at, reason = %e, duration_ms, "notification");
+                self.emit_notify("dispatcher", &job.target, outcome, 0, &waits, started);
                 Err(RecordError::Send {
                     action: "notify",
                     error: e,
+                    retry_at_ms: waits.retry_at,
                 })
             }
             Err(e) => {
                 self.effects.complete(&key, &owner).await?;
                 tracing::warn!(request_id, message_id = %rec.message_id, target = %job.target, id = %job.id,
                     outcome = e.class(), reason = %e, duration_ms, "notification");
-                self.emit(platform, "notify", e.class(), started, 0);
+                self.emit_notify("dispatcher", &job.target, e.class(), 0, &waits, started);
                 Ok(RecordOutcome::Dropped)
             }
         }
+    }
+
+    /// Records one notification's metrics (by target and outcome, with its rate-limit holds).
+    pub(crate) fn emit_notify(
+        &self,
+        component: &str,
+        target: &str,
+        outcome: &str,
+        parts: usize,
+        waits: &Waits,
+        started: Instant,
+    ) {
+        let platform = self.config.targets.get(target).map_or("none", |t| t.platform.as_str());
+        self.metrics.emit(&NotifyMetrics {
+            component,
+            target,
+            platform,
+            outcome,
+            parts,
+            throttled: waits.throttled,
+            rate_wait_ms: waits.waited_ms,
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            timestamp_ms: self.clock.now_ms(),
+        });
     }
 
     async fn run(
@@ -561,7 +629,11 @@ impl Dispatcher {
                 }
                 self.log_action(cx, source, name, "retry", 0, started, Some(&error.to_string()));
                 self.emit(platform, name, "retry", started, 0);
-                Err(RecordError::Send { action: name, error })
+                Err(RecordError::Send {
+                    action: name,
+                    error,
+                    retry_at_ms: None,
+                })
             }
         }
     }

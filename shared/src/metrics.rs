@@ -104,6 +104,63 @@ impl Metric for ActionMetrics<'_> {
     }
 }
 
+/// One notification to one target (from the notify API, Alertmanager or a schedule): a
+/// count by target and outcome, with the rate limit's holds and put-backs.
+#[derive(Debug, Clone)]
+pub struct NotifyMetrics<'a> {
+    /// `dispatcher` (notify API, Alertmanager) or `scheduler`.
+    pub component: &'a str,
+    /// The target's name.
+    pub target: &'a str,
+    /// The target's platform.
+    pub platform: &'a str,
+    /// `sent`, `already_sent`, `delayed` (put back until the rate limit allows it),
+    /// `retry`, `permanent`, `ambiguous` or `token_invalid`.
+    pub outcome: &'a str,
+    /// Message parts sent (a long text is split).
+    pub parts: usize,
+    /// Times a part found the target at its rate limit.
+    pub throttled: u32,
+    /// Time spent waiting for the rate limit, in milliseconds.
+    pub rate_wait_ms: i64,
+    /// Time spent, in milliseconds.
+    pub latency_ms: f64,
+    /// Unix ms.
+    pub timestamp_ms: i64,
+}
+
+impl Metric for NotifyMetrics<'_> {
+    fn emf(&self) -> Value {
+        json!({
+            "_aws": {
+                "Timestamp": self.timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component", "target", "outcome"], ["component", "platform", "outcome"], ["component", "target"]],
+                    "Metrics": [
+                        {"Name": "notifications", "Unit": "Count"},
+                        {"Name": "parts", "Unit": "Count"},
+                        {"Name": "throttled", "Unit": "Count"},
+                        {"Name": "delayed", "Unit": "Count"},
+                        {"Name": "rate_wait_ms", "Unit": "Milliseconds"},
+                        {"Name": "notify_latency_ms", "Unit": "Milliseconds"}
+                    ]
+                }]
+            },
+            "component": self.component,
+            "target": self.target,
+            "platform": self.platform,
+            "outcome": self.outcome,
+            "notifications": 1,
+            "parts": self.parts,
+            "throttled": self.throttled,
+            "delayed": u8::from(self.outcome == "delayed"),
+            "rate_wait_ms": self.rate_wait_ms,
+            "notify_latency_ms": self.latency_ms,
+        })
+    }
+}
+
 /// One SQS batch: records, failures, token refreshes, duration.
 #[derive(Debug, Clone)]
 pub struct BatchMetrics {

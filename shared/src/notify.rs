@@ -107,6 +107,19 @@ impl Notifier {
     /// Sends `message` to `target`: every part, waiting out the rate limit while the
     /// deadline allows (then a retryable error: the caller requeues). Returns the parts sent.
     pub async fn send(&self, target: &str, message: &Message, key: &str, deadline_ms: i64) -> Result<usize, SendError> {
+        self.send_counted(target, message, key, deadline_ms, &mut Waits::default())
+            .await
+    }
+
+    /// [`Notifier::send`], counting the rate limit's holds in `waits`.
+    pub async fn send_counted(
+        &self,
+        target: &str,
+        message: &Message,
+        key: &str,
+        deadline_ms: i64,
+        waits: &mut Waits,
+    ) -> Result<usize, SendError> {
         let parts = self.parts(target, message)?;
         for (i, part) in parts.iter().enumerate() {
             let part_key = crate::queue::fifo_id(&format!("{key}#{i}"));
@@ -114,19 +127,46 @@ impl Notifier {
                 match self.try_send(target, part, &part_key[..32], deadline_ms).await? {
                     Sent::Sent => break,
                     Sent::Delayed(at) => {
+                        waits.throttled += 1;
                         if at + 1_000 > deadline_ms {
+                            waits.retry_at = Some(at);
                             return Err(SendError::retryable(format!(
                                 "target `{target}` is at its rate limit until {at} (ms); {i} of {} parts sent",
                                 parts.len()
                             )));
                         }
                         tracing::info!(target, until_ms = at, "rate limited: waiting");
-                        let wait = u64::try_from(at - self.clock.now_ms()).unwrap_or(0);
-                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                        let wait = at - self.clock.now_ms();
+                        waits.waited_ms += wait.max(0);
+                        tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
                     }
                 }
             }
         }
         Ok(parts.len())
+    }
+}
+
+/// How a send met its target's rate limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waits {
+    /// Times a part found the target at its limit.
+    pub throttled: u32,
+    /// Time spent waiting for the limit, in milliseconds.
+    pub waited_ms: i64,
+    /// When the limit lasted past the deadline: the time (Unix ms) to try again. The send
+    /// failed retryably and is put back for later ("delayed").
+    pub retry_at: Option<i64>,
+}
+
+impl Waits {
+    /// The outcome to record for a failed send: `delayed` when the rate limit put it back,
+    /// else the error's class.
+    pub fn outcome(&self, error: &SendError) -> &'static str {
+        if self.retry_at.is_some() {
+            "delayed"
+        } else {
+            error.class()
+        }
     }
 }

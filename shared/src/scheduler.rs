@@ -20,6 +20,7 @@ use thiserror::Error;
 use crate::delivery::SendError;
 use crate::dispatcher::Dispatcher;
 use crate::message::{Button, Mentions, Message};
+use crate::notify::Waits;
 use crate::queue::fifo_id;
 use crate::store::{Claim, Status};
 
@@ -239,6 +240,8 @@ async fn send_once(
     message: &Message,
     deadline_ms: i64,
 ) -> Result<bool, SendError> {
+    let started = std::time::Instant::now();
+    let mut waits = Waits::default();
     let key = format!("effect#notification#{name}#{scheduled_time}#{target}");
     let claim = d
         .claim_effect(&key)
@@ -246,22 +249,31 @@ async fn send_once(
         .map_err(|e| SendError::retryable(e.to_string()))?;
     let owner = match claim {
         Claim::Claimed(o) | Claim::TookOver(o) => o,
-        Claim::Held(r) if r.status == Status::Done => return Ok(false),
+        Claim::Held(r) if r.status == Status::Done => {
+            d.emit_notify("scheduler", target, "already_sent", 0, &waits, started);
+            return Ok(false);
+        }
         Claim::Held(_) => return Err(SendError::retryable("another attempt is sending it now")),
     };
     let id = fifo_id(&key);
-    match d.notifier.send(target, message, &id, deadline_ms).await {
-        Ok(_) => {
+    match d
+        .notifier
+        .send_counted(target, message, &id, deadline_ms, &mut waits)
+        .await
+    {
+        Ok(parts) => {
             d.effects
                 .complete(&key, &owner)
                 .await
                 .map_err(|e| SendError::retryable(e.to_string()))?;
+            d.emit_notify("scheduler", target, "sent", parts, &waits, started);
             Ok(true)
         }
         Err(e) => {
             if let Err(release) = d.effects.release(&key, &owner).await {
                 tracing::warn!(key, error = %release, "could not release the notification claim");
             }
+            d.emit_notify("scheduler", target, waits.outcome(&e), 0, &waits, started);
             Err(e)
         }
     }

@@ -8,6 +8,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use botgate::dispatcher::{Dispatcher, Record};
 use botgate::handler::Registry;
+use botgate::queue::sqs::SqsQueue;
 use lambda_runtime::{Error, LambdaEvent};
 
 /// Time kept back from the invocation's deadline for reporting and the last log lines.
@@ -43,18 +44,34 @@ pub fn records(event: SqsEvent) -> Vec<Record> {
         .collect()
 }
 
-/// Handles one batch.
-pub async fn handler(dispatcher: &Dispatcher, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+/// Handles one batch. Failed records that know when to try again (a notification target
+/// at its rate limit) are held back on `queue` until then (ChangeMessageVisibility), so
+/// they return when the limit allows instead of at the queue's visibility timeout.
+pub async fn handler(
+    dispatcher: &Dispatcher,
+    queue: Option<&SqsQueue>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
     let request_id = event.context.request_id.clone();
     let deadline_ms = i64::try_from(event.context.deadline)
         .unwrap_or(i64::MAX)
         .saturating_sub(DEADLINE_MARGIN_MS);
+    let handles: Vec<(String, String)> = event
+        .payload
+        .records
+        .iter()
+        .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
+        .collect();
     let failed = dispatcher
-        .process_batch(&request_id, records(event.payload), deadline_ms)
+        .process_batch_detailed(&request_id, records(event.payload), deadline_ms)
         .await;
+    if let Some(queue) = queue {
+        let handles: Vec<(&str, &str)> = handles.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        queue.hold_failures(&failed, &handles, dispatcher.clock.now_ms()).await;
+    }
     let mut response = SqsBatchResponse::default();
-    for id in failed {
-        response.add_failure(id);
+    for f in failed {
+        response.add_failure(f.message_id);
     }
     Ok(response)
 }

@@ -12,9 +12,10 @@ async fn main() -> Result<(), Error> {
     let dispatcher =
         botgate::deps::dispatcher(config, Arc::new(botgate::metrics::Stdout), dispatcher::handlers(), None).await?;
     let dispatcher = Arc::new(dispatcher);
+    let queue = Arc::new(botgate::deps::events_queue(&dispatcher.config).await);
     lambda_runtime::run(service_fn(move |event| {
-        let dispatcher = dispatcher.clone();
-        async move { dispatcher::handler(&dispatcher, event).await }
+        let (dispatcher, queue) = (dispatcher.clone(), queue.clone());
+        async move { dispatcher::handler(&dispatcher, queue.as_ref().as_ref(), event).await }
     }))
     .await
 }

@@ -14,6 +14,9 @@ pub struct SqsQueue {
     limit: usize,
 }
 
+/// SQS's longest visibility timeout (12 hours).
+const MAX_VISIBILITY_SECS: i32 = 43_200;
+
 impl SqsQueue {
     /// A queue at `url` taking messages up to `limit` bytes.
     pub fn new(client: Client, url: impl Into<String>, limit: usize) -> Self {
@@ -126,15 +129,43 @@ impl SqsQueue {
 
     /// Makes a received message visible again at once (after only looking at it).
     pub async fn release(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.hold(receipt_handle, 0).await
+    }
+
+    /// Keeps a received message out of sight for `secs` more seconds (0 releases it; SQS
+    /// takes at most 12 hours).
+    pub async fn hold(&self, receipt_handle: &str, secs: i32) -> Result<(), QueueError> {
         self.client
             .change_message_visibility()
             .queue_url(&self.url)
             .receipt_handle(receipt_handle)
-            .visibility_timeout(0)
+            .visibility_timeout(secs.clamp(0, MAX_VISIBILITY_SECS))
             .send()
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    /// Holds back the failed records that know when to try again (a target at its rate
+    /// limit) until then, instead of the queue's visibility timeout. `handles` maps message
+    /// ids to receipt handles. A hold that fails is logged: the record then comes back at
+    /// the visibility timeout, as without it.
+    pub async fn hold_failures(&self, failed: &[crate::dispatcher::Failure], handles: &[(&str, &str)], now_ms: i64) {
+        for f in failed {
+            let Some(at) = f.retry_at_ms else { continue };
+            let Some((_, handle)) = handles.iter().find(|(id, _)| *id == f.message_id) else {
+                continue;
+            };
+            let secs = i32::try_from((at - now_ms).div_euclid(1000) + 1).unwrap_or(MAX_VISIBILITY_SECS);
+            match self.hold(handle, secs).await {
+                Ok(()) => {
+                    tracing::info!(message_id = %f.message_id, hold_secs = secs, "record held back until its target's rate limit allows it")
+                }
+                Err(e) => {
+                    tracing::warn!(message_id = %f.message_id, error = %e, "could not hold the record back; it returns at the visibility timeout")
+                }
+            }
+        }
     }
 
     /// Sends a raw body to this FIFO queue (re-driving a dead letter).
@@ -165,12 +196,19 @@ impl SqsQueue {
         }
         let records = batch.iter().map(|r| r.record.clone()).collect();
         let request_id = crate::crypto::random_nonce(16);
-        let failed = dispatcher.process_batch(&request_id, records, deadline_ms).await;
+        let failed = dispatcher
+            .process_batch_detailed(&request_id, records, deadline_ms)
+            .await;
         for r in &batch {
-            if !failed.contains(&r.record.message_id) {
+            if !failed.iter().any(|f| f.message_id == r.record.message_id) {
                 self.delete(&r.receipt_handle).await?;
             }
         }
+        let handles: Vec<(&str, &str)> = batch
+            .iter()
+            .map(|r| (r.record.message_id.as_str(), r.receipt_handle.as_str()))
+            .collect();
+        self.hold_failures(&failed, &handles, dispatcher.clock.now_ms()).await;
         Ok((batch.len(), failed.len()))
     }
 }
