@@ -3,6 +3,9 @@
 //! the HTTP request and classify the answer, log and emit metrics. The transport answers
 //! success at once, so nothing here waits on a network. Each iteration is a new event.
 //!
+//! Also: a notification to a DingTalk robot (an Alertmanager group of twenty alerts), and
+//! the gateway-side Alertmanager rendering.
+//!
 //! Run: `cargo bench -p botgate --bench dispatch`.
 
 use std::hint::black_box;
@@ -53,6 +56,13 @@ fn bench(c: &mut Criterion) {
         return;
     };
     config.delivery.dry_run = false;
+    // The notify bench measures the send path, not the 20-per-minute wait.
+    if let Some(t) = config.targets.get_mut("ops-dingtalk") {
+        t.rate.clear();
+    }
+    let settings = botgate::notify::api::ApiSettings::parse(Some(&serde_json::json!({"bearer_token": "b"})))
+        .ok()
+        .flatten();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -102,6 +112,47 @@ fn bench(c: &mut Criterion) {
             );
         });
     }
+    // A notification (the Alertmanager group of twenty alerts, rendered by the gateway) to
+    // the DingTalk robot: effect claim, size fit, signed webhook request, answer.
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/alertmanager/group-of-twenty.json");
+    let (Ok(alerts), Some(settings)) = (std::fs::read(&fixture), settings) else {
+        return;
+    };
+    group.bench_function("alertmanager render (gateway)", |bench| {
+        bench.iter(|| black_box(botgate::notify::api::parse_alertmanager(black_box(&alerts), &settings)));
+    });
+    let Ok(message) = botgate::notify::api::parse_alertmanager(&alerts, &settings) else {
+        return;
+    };
+    group.bench_function("notify job to a dingtalk robot", |bench| {
+        bench.to_async(&rt).iter_batched(
+            || {
+                let job = botgate::notify::api::NotifyJob {
+                    target: "ops-dingtalk".into(),
+                    message: message.clone(),
+                    id: format!("n{}", counter.fetch_add(1, Ordering::Relaxed)),
+                    source: "alertmanager".into(),
+                };
+                let msg = job.outgoing(0).unwrap_or_else(|_| unreachable!());
+                Record {
+                    message_id: job.id.clone(),
+                    body: msg.body,
+                    group_id: Some(msg.group_id),
+                    receive_count: 1,
+                }
+            },
+            |rec| {
+                let d = &d;
+                async move {
+                    let r = d.process_record("bench", &rec, i64::MAX).await;
+                    assert!(r.is_ok());
+                    black_box(r)
+                }
+            },
+            BatchSize::SmallInput,
+        );
+    });
     group.finish();
 }
 
