@@ -55,6 +55,20 @@ fn gateway(config: Config) -> (Deps, Arc<MemoryQueue>) {
     (deps, queue)
 }
 
+/// The queued messages as the dispatcher receives them (message ids m0, m1, ...).
+fn records_of(queued: &[botgate::queue::OutgoingMessage]) -> Vec<Record> {
+    queued
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Record {
+            message_id: format!("m{i}"),
+            body: m.body.clone(),
+            group_id: Some(m.group_id.clone()),
+            receive_count: 1,
+        })
+        .collect()
+}
+
 async fn post(deps: &Deps, path: &str, headers: Vec<(&str, &str)>, body: &str) -> (u16, String) {
     let req = Request {
         method: "POST",
@@ -99,16 +113,7 @@ async fn accepted_requests_are_queued_and_delivered() {
         Arc::new(SystemClock),
         Registry::default(),
     );
-    let records: Vec<Record> = queued
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Record {
-            message_id: format!("m{i}"),
-            body: m.body.clone(),
-            group_id: Some(m.group_id.clone()),
-            receive_count: 1,
-        })
-        .collect();
+    let records = records_of(&queued);
     let deadline = SystemClock.now_ms() + 20_000;
     assert!(d.process_batch("t", records.clone(), deadline).await.is_empty());
     // Redelivered: not sent twice.
@@ -273,17 +278,7 @@ async fn over_the_rate_limit_a_notification_is_put_back_until_the_limit_allows_a
         let (status, _) = post(&deps, "/notify/ops", vec![("authorization", &bearer)], &body).await;
         assert_eq!(status, 202);
     }
-    let records: Vec<Record> = queue
-        .drain()
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Record {
-            message_id: format!("m{i}"),
-            body: m.body.clone(),
-            group_id: Some(m.group_id.clone()),
-            receive_count: 1,
-        })
-        .collect();
+    let records = records_of(&queue.drain());
     let now = 1_795_440_463_000;
     let clock = Arc::new(botgate::clock::FixedClock::at_ms(now));
     let (d, metrics) = dispatcher(config, DispatchStores::in_memory(), clock.clone(), Registry::default());

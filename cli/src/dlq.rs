@@ -33,8 +33,7 @@ pub struct Args {
 /// Runs the command (AWS credentials and region from the environment; `AWS_ENDPOINT_URL`
 /// is honoured, so it works against moto too).
 pub fn run(args: Args) -> Result<Outcome> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(go(args))
+    crate::input::block_on(go(args))
 }
 
 async fn go(args: Args) -> Result<Outcome> {

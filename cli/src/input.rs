@@ -66,8 +66,28 @@ pub async fn load_config_resolved(path: &Path) -> Result<Config> {
 
 /// Loads a configuration, resolving `${env:...}` references.
 pub fn load_config(path: &Path) -> Result<Config> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    Ok(rt.block_on(Config::from_file(path, &EnvResolver))?)
+    block_on(async { Ok(Config::from_file(path, &EnvResolver).await?) })
+}
+
+/// Runs a command's future on a single-threaded runtime.
+pub fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+/// A dispatcher for a one-off command (`send`, `schedules --run`): the configuration's
+/// stores, no metrics, no custom handlers.
+pub async fn command_dispatcher(config: Config) -> Result<botgate::dispatcher::Dispatcher> {
+    botgate::deps::dispatcher(
+        std::sync::Arc::new(config),
+        std::sync::Arc::new(botgate::metrics::Discard),
+        botgate::handler::Registry::default(),
+        None,
+    )
+    .await
+    .map_err(anyhow::Error::msg)
 }
 
 /// Reads a JSON file, naming it in errors.

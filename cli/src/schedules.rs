@@ -3,7 +3,6 @@
 //! runs one notification now through the scheduler's flow.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, Utc};
@@ -33,8 +32,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<Outcome> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(go(args))
+    crate::input::block_on(go(args))
 }
 
 /// The listing: each schedule, its targets and its next `count` runs after `after`.
@@ -97,14 +95,7 @@ async fn go(args: Args) -> Result<Outcome> {
         return Err(anyhow!("no notification `{name}` (configured: {})", known.join(", ")));
     }
     config.delivery.dry_run |= args.dry_run;
-    let d = botgate::deps::dispatcher(
-        Arc::new(config),
-        Arc::new(botgate::metrics::Discard),
-        botgate::handler::Registry::default(),
-        None,
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
+    let d = crate::input::command_dispatcher(config).await?;
     let now = botgate::clock::Clock::now_ms(d.clock.as_ref());
     let at = DateTime::from_timestamp_millis(now).unwrap_or_default();
     let request_id = botgate::crypto::random_nonce(16);

@@ -3,7 +3,6 @@
 //! `delivery.dry_run` in the configuration) it prints the signed request instead.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
 use botgate::message::{Mentions, Message};
@@ -38,8 +37,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<Outcome> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(go(args))
+    crate::input::block_on(go(args))
 }
 
 async fn go(args: Args) -> Result<Outcome> {
@@ -70,14 +68,7 @@ async fn go(args: Args) -> Result<Outcome> {
             mentions,
         },
     };
-    let d = botgate::deps::dispatcher(
-        Arc::new(config),
-        Arc::new(botgate::metrics::Discard),
-        botgate::handler::Registry::default(),
-        None,
-    )
-    .await
-    .map_err(anyhow::Error::msg)?;
+    let d = crate::input::command_dispatcher(config).await?;
     let deadline = botgate::clock::Clock::now_ms(d.clock.as_ref()) + 60_000;
     let key = botgate::crypto::random_nonce(16);
     let parts = d
