@@ -76,7 +76,7 @@ enum Command {
     Decrypt(cipher::DecryptArgs),
     /// Generate a signed (and, where configured, encrypted) sample callback.
     Event(event::Args),
-    /// Run the gateway and the dispatcher locally (in-memory store and queue by default).
+    /// Run the gateway, the dispatcher and the configured schedules locally (in-memory store and queue by default).
     Serve(serve::Args),
     /// Send one message to a configured target (custom group bot or app chat).
     Send(send::Args),

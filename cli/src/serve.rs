@@ -1,5 +1,6 @@
 //! `botgate serve`: the callback routes over HTTP on this machine, running the same handler
-//! as the Lambda function, with in-memory backends by default.
+//! as the Lambda function, with in-memory backends by default; the dispatcher on the queue;
+//! and the configured notifications' schedules on the local clock.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
