@@ -90,10 +90,7 @@ impl fmt::Display for Schedule {
 impl Schedule {
     /// Parses `expression` read in `timezone`.
     pub fn parse(notification: &str, expression: &str, timezone: &str) -> Result<Self, ScheduleError> {
-        let tz = Tz::from_str(timezone).map_err(|_| ScheduleError::TimeZone {
-            notification: notification.to_owned(),
-            timezone: timezone.to_owned(),
-        })?;
+        let tz = zone(notification, timezone)?;
         let bad = |why: String| ScheduleError::Expression {
             notification: notification.to_owned(),
             expression: expression.to_owned(),
@@ -170,6 +167,14 @@ impl Schedule {
     }
 }
 
+/// The IANA time zone `timezone`, or an error naming the notification's field.
+fn zone(notification: &str, timezone: &str) -> Result<Tz, ScheduleError> {
+    Tz::from_str(timezone).map_err(|_| ScheduleError::TimeZone {
+        notification: notification.to_owned(),
+        timezone: timezone.to_owned(),
+    })
+}
+
 /// `name(inner)` -> inner.
 fn inside<'a>(e: &'a str, name: &str) -> Option<&'a str> {
     e.strip_prefix(name)?.trim_start().strip_prefix('(')?.strip_suffix(')')
@@ -236,10 +241,7 @@ pub fn configured(config: &Config) -> Result<Vec<Schedule>, ScheduleError> {
         if let Some(expr) = field("schedule")? {
             out.push(Schedule::parse(name, expr, tz.unwrap_or(DEFAULT_TIMEZONE))?);
         } else if let Some(tz) = tz {
-            Tz::from_str(tz).map_err(|_| ScheduleError::TimeZone {
-                notification: name.clone(),
-                timezone: tz.to_owned(),
-            })?;
+            zone(name, tz)?;
         }
     }
     Ok(out)

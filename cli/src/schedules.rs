@@ -39,14 +39,9 @@ pub fn run(args: Args) -> Result<Outcome> {
 pub fn listing(config: &botgate::config::Config, schedules: &[Schedule], after: DateTime<Utc>, count: usize) -> String {
     let mut out = String::new();
     for s in schedules {
-        let targets = config
-            .notifications
-            .get(&s.notification)
-            .and_then(|n| n.get("targets"))
-            .map(|t| match t {
-                serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "),
-                other => other.as_str().unwrap_or_default().to_owned(),
-            })
+        let input = serde_json::json!({"notification": s.notification});
+        let targets = botgate::scheduler::notification(&input, &config.notifications)
+            .map(|n| n.targets.join(", "))
             .unwrap_or_default();
         out.push_str(&format!("{}: {s} -> {targets}\n", s.notification));
         let runs = s.upcoming(after, after, count);

@@ -175,8 +175,7 @@ async fn dispatch_sqs(queue: botgate::queue::sqs::SqsQueue, dispatcher: Arc<Disp
 }
 
 /// The startup lines describing the schedules and their next runs.
-fn schedule_lines(schedules: &[crate::schedule::Schedule], now_ms: Option<i64>) -> Vec<String> {
-    let now = chrono::DateTime::from_timestamp_millis(now_ms.unwrap_or_default()).unwrap_or_default();
+fn schedule_lines(schedules: &[crate::schedule::Schedule], now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
     schedules
         .iter()
         .map(|s| {
@@ -262,7 +261,7 @@ async fn serve(args: Args) -> Result<Outcome> {
         .map_err(anyhow::Error::msg)?;
         Some(Arc::new(d))
     };
-    let schedule_lines = schedule_lines(&schedules, dispatcher.as_ref().map(|d| d.clock.now_ms()));
+    let schedule_lines = schedule_lines(&schedules, chrono::Utc::now());
     if let (Some(d), false) = (&dispatcher, schedules.is_empty()) {
         drop(tokio::spawn(crate::schedule::run(
             schedules,

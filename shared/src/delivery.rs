@@ -123,6 +123,21 @@ pub(crate) fn classify_code(
     }
 }
 
+/// [`classify_code`] for the `{"errcode", "errmsg"}` answers of WeChat, WeCom and DingTalk.
+pub(crate) fn classify_errcode(
+    v: &serde_json::Value,
+    token_invalid: &[i64],
+    retryable: &[i64],
+) -> Result<(), SendError> {
+    classify_code(
+        "errcode",
+        v["errcode"].as_i64().unwrap_or(0),
+        v["errmsg"].as_str().unwrap_or_default(),
+        token_invalid,
+        retryable,
+    )
+}
+
 /// The start of a response body, for reasons (platform error messages, never our secrets).
 pub(crate) fn snippet(body: &str) -> String {
     let mut end = body.len().min(200);

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::transport::{HttpRequest, HttpResponse};
-use super::{Call, SendError, Target, classify_code, credential, json_body, snippet};
+use super::{Call, SendError, Target, classify_errcode, credential, json_body, snippet};
 use crate::config::Bot;
 use crate::message::Message;
 use crate::platform::dingtalk::render;
@@ -128,13 +128,5 @@ pub(crate) fn send_request(call: &Call<'_>, token: &str) -> Result<HttpRequest, 
 
 /// Robot API: 2xx; session webhook: `{errcode: 0}`.
 pub(crate) fn send_response(resp: &HttpResponse) -> Result<(), SendError> {
-    let v = api_answer(resp)?;
-    let code = v.get("errcode").and_then(Value::as_i64).unwrap_or(0);
-    classify_code(
-        "errcode",
-        code,
-        v["errmsg"].as_str().unwrap_or_default(),
-        &[],
-        &RETRYABLE,
-    )
+    classify_errcode(&api_answer(resp)?, &[], &RETRYABLE)
 }

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::transport::{HttpRequest, HttpResponse};
-use super::{Call, SendError, Target, classify_code, credential, json_body};
+use super::{Call, SendError, Target, classify_errcode, credential, json_body};
 use crate::config::Bot;
 use crate::platform::wechat::render;
 
@@ -37,19 +37,12 @@ pub(crate) fn access_token(v: &Value) -> Result<(String, i64), SendError> {
     Ok((token.to_owned(), v["expires_in"].as_i64().unwrap_or(7200)))
 }
 
-/// Classifies `errcode` (shared with WeCom, whose codes agree on these).
-pub(crate) fn check(v: &Value) -> Result<(), SendError> {
+/// Classifies `errcode`.
+fn check(v: &Value) -> Result<(), SendError> {
     // -1 (system busy) is retried. 45009 (the daily API quota), 45015 (the user has not
     // spoken for 48 h) and 45047 (too many customer-service messages without an answer)
     // are permanent: none clears within minutes.
-    let code = v["errcode"].as_i64().unwrap_or(0);
-    classify_code(
-        "errcode",
-        code,
-        v["errmsg"].as_str().unwrap_or_default(),
-        &TOKEN_INVALID,
-        &[-1],
-    )
+    classify_errcode(v, &TOKEN_INVALID, &[-1])
 }
 
 /// `POST /cgi-bin/message/custom/send?access_token=`.

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::transport::{HttpRequest, HttpResponse};
-use super::{Call, SendError, Target, classify_code, credential, json_body};
+use super::{Call, SendError, Target, classify_errcode, credential, json_body};
 use crate::config::Bot;
 use crate::platform::wecom::render_bot;
 
@@ -31,14 +31,7 @@ pub fn token_response(resp: &HttpResponse) -> Result<(String, i64), SendError> {
 }
 
 fn check(v: &Value) -> Result<(), SendError> {
-    let code = v["errcode"].as_i64().unwrap_or(0);
-    classify_code(
-        "errcode",
-        code,
-        v["errmsg"].as_str().unwrap_or_default(),
-        &TOKEN_INVALID,
-        &RETRYABLE,
-    )
+    classify_errcode(v, &TOKEN_INVALID, &RETRYABLE)
 }
 
 /// `POST /cgi-bin/message/send?access_token=` with `touser` and `agentid`.

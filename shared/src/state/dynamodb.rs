@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::StateStore;
 use crate::store::StoreError;
-use crate::store::dynamodb::unavailable;
+use crate::store::dynamodb::{get_consistent, number_or_zero, unavailable};
 
 /// Documents in a DynamoDB table keyed by `pk`.
 #[derive(Debug, Clone)]
@@ -29,21 +29,10 @@ impl DynamoState {
 #[async_trait::async_trait]
 impl StateStore for DynamoState {
     async fn get(&self, key: &str, now_secs: i64) -> Result<Option<Value>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = out.item() else { return Ok(None) };
-        let expires = item
-            .get("expiration")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-            .unwrap_or(0);
+        let Some(item) = get_consistent(&self.client, &self.table, key).await? else {
+            return Ok(None);
+        };
+        let expires = number_or_zero(&item, "expiration");
         if expires < now_secs {
             return Ok(None);
         }

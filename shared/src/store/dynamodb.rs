@@ -53,6 +53,30 @@ fn record_from(item: &HashMap<String, AttributeValue>) -> Result<Record, StoreEr
     })
 }
 
+/// One item's attributes.
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// A strongly consistent read of the item keyed `pk = key` (tokens, state, rate logs).
+pub(crate) async fn get_consistent(client: &Client, table: &str, key: &str) -> Result<Option<Item>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(key.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(out.item)
+}
+
+/// A number attribute, 0 when absent or not a number.
+pub(crate) fn number_or_zero(item: &Item, name: &str) -> i64 {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 pub(crate) fn unavailable<E: std::fmt::Debug>(e: SdkError<E>) -> StoreError {
     let detail = match &e {
         SdkError::ServiceError(s) => format!("{:?}", s.err()),

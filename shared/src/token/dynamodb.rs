@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{TokenRecord, TokenStore};
 use crate::store::StoreError;
-use crate::store::dynamodb::{condition_failed, unavailable, unless_condition_failed};
+use crate::store::dynamodb::{condition_failed, get_consistent, number_or_zero, unavailable, unless_condition_failed};
 
 /// Tokens in a DynamoDB table keyed by `pk`.
 #[derive(Debug, Clone)]
@@ -38,22 +38,10 @@ fn s(v: &str) -> AttributeValue {
 #[async_trait::async_trait]
 impl TokenStore for DynamoTokens {
     async fn get(&self, key: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let Some(item) = out.item() else { return Ok(None) };
-        let num = |k: &str| {
-            item.get(k)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(0)
+        let Some(item) = get_consistent(&self.client, &self.table, key).await? else {
+            return Ok(None);
         };
+        let num = |k: &str| number_or_zero(&item, k);
         Ok(Some(TokenRecord {
             token: item.get("token").and_then(|v| v.as_s().ok()).cloned(),
             expires_at_ms: num("expires_at"),

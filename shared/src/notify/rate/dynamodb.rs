@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{Acquired, RateLimiter, RateRule, decide};
 use crate::store::StoreError;
-use crate::store::dynamodb::{condition_failed, unavailable};
+use crate::store::dynamodb::{condition_failed, get_consistent, number_or_zero, unavailable};
 
 /// Conflicting writers retried at most this many times, with a short random pause.
 const MAX_CONFLICTS: u64 = 64;
@@ -37,22 +37,10 @@ impl RateLimiter for DynamoLimiter {
                 let jitter = u64::from(crate::crypto::random_bytes::<1>()[0]) % (5 + attempt.min(20) * 2);
                 tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
             }
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("pk", AttributeValue::S(key.to_owned()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            let item = out.item();
-            let ver: i64 = item
-                .and_then(|i| i.get("ver"))
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let item = get_consistent(&self.client, &self.table, key).await?;
+            let ver = item.as_ref().map_or(0, |i| number_or_zero(i, "ver"));
             let log: Vec<i64> = item
+                .as_ref()
                 .and_then(|i| i.get("log"))
                 .and_then(|v| v.as_s().ok())
                 .map(|s| s.split(',').filter_map(|t| t.parse().ok()).collect())
