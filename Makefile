@@ -36,8 +36,8 @@ sam: venv-deploy ## validate (cfn-lint) and build the SAM application, offline
 events: ## regenerate events/ (API Gateway v2 samples at a fixed time)
 	scripts/make-events.sh
 
-bench: ## criterion benchmarks (inbound per platform, raw floor, in-process handler, dispatcher)
-	cargo bench -p botgate
+bench: ## criterion benchmarks under the release profile the functions ship with (inbound per platform, raw floor, in-process handler, dispatcher)
+	cargo bench -p botgate-core -p botgate
 
 fuzz: ## run each fuzz target for FUZZ_SECONDS (default 60)
 	scripts/fuzz.sh

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
+use botgate::Platform;
 use botgate::clock::FixedClock;
 use botgate::inbound::{OwnedRequest, SampleKind};
 use botgate::queue::memory::MemoryQueue;
 use botgate::store::memory::MemoryStore;
-use botgate::{Platform, sample};
 use botgate_tests::{deps, example_config};
 
 const NOW: i64 = 1_795_440_463;
@@ -32,8 +32,8 @@ async fn cases() -> Vec<Case> {
     let config = example_config().await;
     let mut out = Vec::new();
     for (platform, bot) in BOTS {
-        let creds = config.bots[bot].credentials().clone();
-        let good = sample::request(platform, &creds, SampleKind::Message, "hi", NOW).unwrap();
+        let creds = config.bots[bot].credentials.clone();
+        let good = creds.sample_request(SampleKind::Message, "hi", NOW).unwrap();
         let path = format!("/{platform}/{bot}");
         // wrong signature: flip one character of every signature we can find
         let mut bad = good.clone();
@@ -49,7 +49,7 @@ async fn cases() -> Vec<Case> {
             req: bad,
             status: &[401],
         });
-        let stale = sample::request(platform, &creds, SampleKind::Message, "hi", NOW - 7200).unwrap();
+        let stale = creds.sample_request(SampleKind::Message, "hi", NOW - 7200).unwrap();
         out.push(Case {
             name: "stale timestamp",
             path: path.clone(),

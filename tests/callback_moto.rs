@@ -10,15 +10,16 @@ use botgate::clock::{Clock, FixedClock};
 use botgate::inbound::{OwnedRequest, SampleKind};
 use botgate::queue::sqs::SqsQueue;
 use botgate::store::dynamodb::DynamoStore;
-use botgate::{Platform, sample};
 use botgate_tests::{Fixture, create_fifo_queue, deps, drain_queue, example_config};
 
 const NOW_MS: i64 = 1_795_440_463_000;
 
 async fn feishu_event(now_ms: i64) -> OwnedRequest {
     let config = example_config().await;
-    let creds = config.bots["feishu-demo"].credentials().clone();
-    sample::request(Platform::Feishu, &creds, SampleKind::Message, "deploy", now_ms / 1000).unwrap()
+    let creds = config.bots["feishu-demo"].credentials.clone();
+    creds
+        .sample_request(SampleKind::Message, "deploy", now_ms / 1000)
+        .unwrap()
 }
 
 async fn status(d: &botgate::callback::Deps, req: &OwnedRequest) -> u16 {

@@ -4,7 +4,6 @@
 
 use aws_sdk_ssm::types::ParameterType;
 use botgate::aws::AwsResolver;
-use botgate::config::Config;
 use botgate_tests::Moto;
 
 #[tokio::test]
@@ -34,16 +33,19 @@ bots:
     encrypt_key: ${ssm:/botgate/ops/encrypt_key}
     verification_token: ${secretsmanager:botgate/ops#verification_token}
 "#;
-    let config = Config::from_yaml(yaml, &AwsResolver::from_sdk(sdk.clone()))
+    let config = botgate::deps::load_yaml(yaml, &AwsResolver::from_sdk(sdk.clone()))
         .await
         .unwrap();
     let creds = config.bots["ops"].credentials();
-    assert_eq!(creds["encrypt_key"], "rDji55Ze4EWn5Qx3IEtmx7P247HTuUAG");
-    assert_eq!(creds["verification_token"], "6ENTbiudpnZOI68F2oRySblch8SriNub");
+    assert_eq!(creds.field("encrypt_key"), Some("rDji55Ze4EWn5Qx3IEtmx7P247HTuUAG"));
+    assert_eq!(
+        creds.field("verification_token"),
+        Some("6ENTbiudpnZOI68F2oRySblch8SriNub")
+    );
 
     // a missing parameter names the bot field and the reference, not any value
     let yaml = "bots:\n  ops:\n    platform: wechat\n    token: ${ssm:/botgate/missing}\n";
-    let err = Config::from_yaml(yaml, &AwsResolver::from_sdk(sdk))
+    let err = botgate::deps::load_yaml(yaml, &AwsResolver::from_sdk(sdk))
         .await
         .unwrap_err()
         .to_string();

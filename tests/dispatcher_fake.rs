@@ -26,9 +26,7 @@ fn clock() -> Arc<FixedClock> {
 }
 
 /// A dispatcher over fresh in-memory stores at [`NOW`], without custom handlers.
-fn memory_dispatcher(
-    config: &botgate::config::Config,
-) -> (botgate::dispatcher::Dispatcher, Arc<botgate::metrics::Recorded>) {
+fn memory_dispatcher(config: &botgate::Settings) -> (botgate::dispatcher::Dispatcher, Arc<botgate::metrics::Recorded>) {
     dispatcher(
         config.clone(),
         DispatchStores::in_memory(),
@@ -242,7 +240,7 @@ async fn bad_app_secret_is_a_permanent_failure() {
 }
 
 /// A WeCom message from user `i` (its own conversation).
-fn wecom_user_record(config: &botgate::config::Config, i: usize) -> Record {
+fn wecom_user_record(config: &botgate::Settings, i: usize) -> Record {
     let mut ev = sample_event(config, "wecom-demo", SampleKind::Message, &format!("n{i}"), NOW);
     ev.sender_id = Some(format!("user{i}"));
     ev.chat_id = Some(format!("user{i}"));
@@ -304,7 +302,7 @@ async fn forwards_are_signed_and_checked_by_the_receiver() {
         fake.url, fake.url
     );
     let v: serde_json::Value = serde_saphyr_free_parse(&yaml);
-    config.rules = Arc::new(botgate::rules::Rules::from_config(Some(&v)).unwrap());
+    config.rules = Arc::new(botgate::deps::rules(&v, &config.bots).unwrap());
     // The receiver checks the timestamp against its own clock: send on the real one.
     let system = Arc::new(botgate::clock::SystemClock);
     let deadline = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock) + 25_000;

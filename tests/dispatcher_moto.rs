@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use botgate::Platform;
 use botgate::callback;
 use botgate::clock::{Clock, FixedClock};
 use botgate::deps::DispatchStores;
@@ -13,7 +14,6 @@ use botgate::inbound::SampleKind;
 use botgate::queue::sqs::SqsQueue;
 use botgate::state::failure_key;
 use botgate::store::dynamodb::DynamoStore;
-use botgate::{Platform, sample};
 use botgate_tests::fake::FakePlatform;
 use botgate_tests::{Fixture, create_fifo_queue_with_dlq, deps, dispatcher, fake_config, record, sample_event};
 
@@ -54,7 +54,7 @@ async fn signed_callbacks_end_as_one_reply_each() {
     ];
     for (bot, platform, kind, text) in cases {
         let creds = config.bots[bot].credentials();
-        let req = sample::request(platform, creds, kind, text, NOW).unwrap();
+        let req = creds.sample_request(kind, text, NOW).unwrap();
         for _ in 0..2 {
             let r = callback::handle(&cb, &format!("/{platform}/{bot}"), &req.as_request(), "t").await;
             assert_eq!(r.status, 200, "{bot}: {}", r.body);
@@ -256,9 +256,8 @@ async fn a_rate_limited_notification_returns_when_the_limit_allows() {
         "rate_limit": [{"per_secs": 3, "max": 1}]});
     config
         .targets
-        .insert("ops".into(), botgate::notify::target::parse(&t, &config.bots).unwrap());
-    config.notify_api =
-        botgate::notify::api::ApiSettings::parse(Some(&serde_json::json!({"bearer_token": "b"}))).unwrap();
+        .insert("ops".into(), botgate::deps::target(&t, &config.bots).unwrap());
+    config.notify_api = Some(botgate::deps::notify_api(&serde_json::json!({"bearer_token": "b"})).unwrap());
     let clock = Arc::new(FixedClock::at_ms(botgate::clock::SystemClock.now_ms()));
     let (gw, _) = deps(
         config.clone(),

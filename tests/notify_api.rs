@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
+use botgate::Settings;
 use botgate::callback::{self, Deps};
 use botgate::clock::{Clock, SystemClock};
-use botgate::config::Config;
 use botgate::deps::DispatchStores;
 use botgate::dispatcher::Record;
 use botgate::handler::Registry;
@@ -26,23 +26,19 @@ const BEARER: &str = "notify-bearer-for-tests";
 const HMAC: &str = "notify-hmac-for-tests";
 
 fn settings() -> ApiSettings {
-    ApiSettings::parse(Some(
-        &json!({"bearer_token": BEARER, "hmac_secret": HMAC, "utc_offset": "+08:00"}),
-    ))
-    .unwrap()
-    .unwrap()
+    botgate::deps::notify_api(&json!({"bearer_token": BEARER, "hmac_secret": HMAC, "utc_offset": "+08:00"})).unwrap()
 }
 
-async fn config(fake: &FakePlatform) -> Config {
+async fn config(fake: &FakePlatform) -> Settings {
     let mut c = fake_config(fake).await;
     let t = json!({"type": "wecom_webhook", "url": format!("{}/cgi-bin/webhook/send?key={WECOM_KEY}", fake.url)});
     c.targets
-        .insert("ops".into(), botgate::notify::target::parse(&t, &c.bots).unwrap());
+        .insert("ops".into(), botgate::deps::target(&t, &c.bots).unwrap());
     c.notify_api = Some(settings());
     c
 }
 
-fn gateway(config: Config) -> (Deps, Arc<MemoryQueue>) {
+fn gateway(config: Settings) -> (Deps, Arc<MemoryQueue>) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
     let deps = Deps {
@@ -270,7 +266,7 @@ async fn over_the_rate_limit_a_notification_is_put_back_until_the_limit_allows_a
                    "rate_limit": [{"per_secs": 60, "max": 2}]});
     config
         .targets
-        .insert("ops".into(), botgate::notify::target::parse(&t, &config.bots).unwrap());
+        .insert("ops".into(), botgate::deps::target(&t, &config.bots).unwrap());
     let (deps, queue) = gateway(config.clone());
     let bearer = format!("Bearer {BEARER}");
     for i in 0..3 {

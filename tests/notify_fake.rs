@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use botgate::Settings;
 use botgate::clock::{Clock, FixedClock};
-use botgate::config::Config;
 use botgate::deps::DispatchStores;
 use botgate::handler::Registry;
 use botgate::message::Message;
@@ -18,7 +18,7 @@ use botgate_tests::{dispatcher, fake_config};
 
 const NOW_MS: i64 = 1_795_440_463_000;
 
-async fn config_with_targets(fake: &FakePlatform, secret: &str) -> Config {
+async fn config_with_targets(fake: &FakePlatform, secret: &str) -> Settings {
     let mut c = fake_config(fake).await;
     let yaml = format!(
         r#"
@@ -31,7 +31,7 @@ wecom: {{type: wecom_webhook, url: "{u}/cgi-bin/webhook/send?key={WECOM_KEY}"}}
     let v: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
     for (name, t) in v.as_object().unwrap() {
         c.targets
-            .insert(name.clone(), botgate::notify::target::parse(t, &c.bots).unwrap());
+            .insert(name.clone(), botgate::deps::target(t, &c.bots).unwrap());
     }
     c
 }

@@ -45,20 +45,29 @@ async fn configured_schedules_run_on_the_local_clock_once_per_run() {
     let fake = FakePlatform::for_example().await;
     let mut config = fake_config(&fake).await;
     let target = json!({"type": "wecom_webhook", "url": format!("{}/cgi-bin/webhook/send?key={WECOM_KEY}", fake.url)});
-    config.targets.insert(
-        "ops".into(),
-        botgate::notify::target::parse(&target, &config.bots).unwrap(),
-    );
+    config
+        .targets
+        .insert("ops".into(), botgate::deps::target(&target, &config.bots).unwrap());
     config.notifications.clear();
     config.notifications.insert(
         "morning".into(),
-        json!({"schedule": "cron(0 9 ? * MON-FRI *)", "targets": ["ops"],
-               "message": "good morning {{ scheduled_time }}"}),
+        botgate::deps::notification(
+            "morning",
+            &json!({"schedule": "cron(0 9 ? * MON-FRI *)", "targets": ["ops"],
+                   "message": "good morning {{ scheduled_time }}"}),
+            &config.targets,
+        )
+        .unwrap(),
     );
     config.notifications.insert(
         "pulse".into(),
-        json!({"schedule": "rate(1 minute)", "timezone": "UTC", "targets": ["ops"],
-               "message": "pulse {{ scheduled_time }}"}),
+        botgate::deps::notification(
+            "pulse",
+            &json!({"schedule": "rate(1 minute)", "timezone": "UTC", "targets": ["ops"],
+                   "message": "pulse {{ scheduled_time }}"}),
+            &config.targets,
+        )
+        .unwrap(),
     );
     let schedules = schedule::configured(&config).unwrap();
     assert_eq!(schedules.len(), 2);

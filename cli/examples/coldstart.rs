@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use botgate::Platform;
 use botgate::inbound::SampleKind;
-use botgate::{Platform, sample};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
@@ -130,7 +130,7 @@ fn main() {
         let creds = serde_json::json!({"app_id": "cli_0rleupfgfeytvez0", "encrypt_key": "rDji55Ze4EWn5Qx3IEtmx7P247HTuUAG",
             "verification_token": "6ENTbiudpnZOI68F2oRySblch8SriNub"});
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-        let req = sample::request(Platform::Feishu, &creds, SampleKind::Message, "cold start", now).unwrap();
+        let req = botgate::sample::request(Platform::Feishu, &creds, SampleKind::Message, "cold start", now).unwrap();
         let event = botgate_cli::event::apigw(&req, Platform::Feishu, "feishu-demo", now).to_string();
         let cb = measure(&callback, event, runs).await;
         let hw = measure(&hello, "{}".into(), runs).await;

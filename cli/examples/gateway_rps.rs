@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 use axum::serve::ListenerExt;
 use botgate::callback::Deps;
 use botgate::clock::SystemClock;
-use botgate::config::{Config, EnvResolver};
+use botgate::config::EnvResolver;
 use botgate::inbound::{OwnedRequest, SampleKind};
 use botgate::metrics::Discard;
-use botgate::{Platform, sample};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1 as server_http1;
@@ -122,8 +121,8 @@ fn main() {
         .expect("runtime");
     rt.block_on(async move {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/botgate.yaml");
-        let config = Config::from_file(&path, &EnvResolver).await.expect("config");
-        let creds = config.bots["feishu-demo"].credentials().clone();
+        let config = botgate::deps::load_file(&path, &EnvResolver).await.expect("config");
+        let creds = config.bots["feishu-demo"].credentials.clone();
         let (deps, memory) = botgate::deps::in_memory(config, Arc::new(SystemClock), Arc::new(Discard));
         let queue = memory.queue;
         // A consumer that empties the in-memory queue, as `botgate serve` does.
@@ -142,7 +141,7 @@ fn main() {
         let n = 600_000usize;
         let text = "deploy prod service api-gateway to version 2026.11.23-1 and notify the on-call channel when done";
         let reqs: Vec<OwnedRequest> = (0..n)
-            .map(|_| sample::request(Platform::Feishu, &creds, SampleKind::Message, text, now).expect("sample"))
+            .map(|_| creds.sample_request(SampleKind::Message, text, now).expect("sample"))
             .collect();
         let body_len = reqs[0].body.len();
         let hello = hello_server().await;

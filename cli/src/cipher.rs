@@ -3,10 +3,11 @@
 use std::io::Read;
 
 use anyhow::{Context, Result, anyhow, bail};
-use botgate::Platform;
+use botgate::Credentials;
 use botgate::crypto::wxbiz::WxCipher;
 use botgate::platform::feishu;
-use serde_json::{Value, json};
+use botgate::secret::Secret;
+use serde_json::json;
 
 use crate::{Outcome, input};
 
@@ -39,24 +40,21 @@ enum Keys {
     Wx(WxCipher, String),
 }
 
-fn field<'a>(creds: &'a Value, name: &str) -> Option<&'a str> {
-    creds.get(name).and_then(Value::as_str).filter(|s| !s.is_empty())
-}
-
-fn keys(platform: Platform, creds: &Value) -> Result<Keys> {
-    if platform == Platform::Feishu {
-        let k = field(creds, "encrypt_key").ok_or_else(|| anyhow!("feishu credentials need encrypt_key"))?;
-        return Ok(Keys::Feishu(feishu::derive_key(k)));
-    }
-    let (key_field, id_fields): (&str, &[&str]) = match platform {
-        Platform::Dingtalk => ("aes_key", &["receive_id", "app_key"]),
-        Platform::Wechat => ("encoding_aes_key", &["app_id"]),
-        _ => ("encoding_aes_key", &["corp_id"]),
+fn keys(creds: &Credentials) -> Result<Keys> {
+    let set = |s: &Option<Secret>| s.as_ref().filter(|s| !s.is_blank()).map(|s| s.expose().to_owned());
+    let (key_field, key, id) = match creds {
+        Credentials::Feishu(c) => {
+            let k = set(&c.encrypt_key).ok_or_else(|| anyhow!("feishu credentials need encrypt_key"))?;
+            return Ok(Keys::Feishu(feishu::derive_key(&k)));
+        }
+        Credentials::Dingtalk(c) => ("aes_key", set(&c.aes_key), c.receive_id.clone().or(c.app_key.clone())),
+        Credentials::Wechat(c) => ("encoding_aes_key", set(&c.encoding_aes_key), c.app_id.clone()),
+        Credentials::Wecom(c) => ("encoding_aes_key", set(&c.encoding_aes_key), c.corp_id.clone()),
     };
-    let key = field(creds, key_field).ok_or_else(|| anyhow!("{platform} credentials need {key_field}"))?;
-    let cipher = WxCipher::from_encoding_aes_key(key).map_err(|e| anyhow!("{key_field}: {e}"))?;
-    let id = id_fields.iter().find_map(|f| field(creds, f)).unwrap_or_default();
-    Ok(Keys::Wx(cipher, id.to_owned()))
+    let platform = creds.platform();
+    let key = key.ok_or_else(|| anyhow!("{platform} credentials need {key_field}"))?;
+    let cipher = WxCipher::from_encoding_aes_key(&key).map_err(|e| anyhow!("{key_field}: {e}"))?;
+    Ok(Keys::Wx(cipher, id.unwrap_or_default()))
 }
 
 fn arg_or_stdin(arg: Option<String>) -> Result<String> {
@@ -74,9 +72,9 @@ fn arg_or_stdin(arg: Option<String>) -> Result<String> {
 
 /// Runs `botgate encrypt`.
 pub fn encrypt(args: EncryptArgs) -> Result<Outcome> {
-    let (platform, creds) = args.bot.load()?;
+    let creds = args.bot.load()?;
     let text = arg_or_stdin(args.text)?;
-    let out = match keys(platform, &creds)? {
+    let out = match keys(&creds)? {
         Keys::Feishu(k) => feishu::encrypt(&k, text.as_bytes()),
         Keys::Wx(c, id) => c.seal(text.as_bytes(), args.receive_id.as_deref().unwrap_or(&id)),
     };
@@ -86,9 +84,9 @@ pub fn encrypt(args: EncryptArgs) -> Result<Outcome> {
 
 /// Runs `botgate decrypt`.
 pub fn decrypt(args: DecryptArgs) -> Result<Outcome> {
-    let (platform, creds) = args.bot.load()?;
+    let creds = args.bot.load()?;
     let ct = arg_or_stdin(args.ciphertext)?;
-    let (plain, receive_id) = match keys(platform, &creds)? {
+    let (plain, receive_id) = match keys(&creds)? {
         Keys::Feishu(k) => (
             feishu::decrypt(&k, &ct).map_err(|e| anyhow!("cannot decrypt: {e}"))?,
             None,

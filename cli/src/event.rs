@@ -1,8 +1,8 @@
 //! `botgate event`: a signed, encrypted sample callback for a bot's credentials.
 
 use anyhow::{Result, anyhow};
+use botgate::Platform;
 use botgate::inbound::{OwnedRequest, SampleKind};
-use botgate::{Platform, sample};
 use serde_json::{Value, json};
 
 use crate::{Outcome, input};
@@ -114,8 +114,9 @@ pub fn apigw(req: &OwnedRequest, platform: Platform, bot: &str, now: i64) -> Val
 }
 
 /// An SQS event (one FIFO record) holding what the callback would queue for `req`.
-pub fn sqs(req: &OwnedRequest, platform: Platform, creds: &Value, bot: &str, now: i64) -> Result<Value> {
-    let verifier = botgate::Verifier::from_credentials(platform, creds)?;
+pub fn sqs(req: &OwnedRequest, creds: &botgate::Credentials, bot: &str, now: i64) -> Result<Value> {
+    let platform = creds.platform();
+    let verifier = botgate::Verifier::new(creds.clone())?;
     let event = match verifier.verify(&req.as_request(), now, &botgate::Options::default()) {
         Ok(botgate::Accepted::Event { event, .. }) => event,
         Ok(_) => {
@@ -159,10 +160,13 @@ pub fn sqs(req: &OwnedRequest, platform: Platform, creds: &Value, bot: &str, now
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<Outcome> {
-    let (platform, creds) = args.bot.load()?;
+    let creds = args.bot.load()?;
+    let platform = creds.platform();
     let bot = args.bot.bot.clone().unwrap_or_else(|| "demo".to_owned());
     let now = args.now.unwrap_or_else(input::now);
-    let req = sample::request(platform, &creds, args.kind, &args.text, now).map_err(|e| anyhow!(e))?;
+    let req = creds
+        .sample_request(args.kind, &args.text, now)
+        .map_err(|e| anyhow!(e))?;
     match args.format {
         Format::Request => println!("{}", serde_json::to_string_pretty(&req)?),
         Format::Curl => {
@@ -170,10 +174,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             println!("{}", curl(&req, &url));
         }
         Format::Apigw => println!("{}", serde_json::to_string_pretty(&apigw(&req, platform, &bot, now))?),
-        Format::Sqs => println!(
-            "{}",
-            serde_json::to_string_pretty(&sqs(&req, platform, &creds, &bot, now)?)?
-        ),
+        Format::Sqs => println!("{}", serde_json::to_string_pretty(&sqs(&req, &creds, &bot, now)?)?),
     }
     Ok(Outcome::Ok)
 }

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use botgate::Platform;
-use botgate::config::{Config, EnvResolver};
+use botgate::config::EnvResolver;
+use botgate::{Credentials, Platform, Settings};
 use serde_json::Value;
 
 /// Where a command gets a bot's credentials: a credentials file, or a bot in a configuration.
@@ -25,14 +25,15 @@ pub struct BotSource {
 }
 
 impl BotSource {
-    /// The platform and the credentials object.
-    pub fn load(&self) -> Result<(Platform, Value)> {
+    /// The bot's credentials.
+    pub fn load(&self) -> Result<Credentials> {
         match (&self.credentials, &self.config, &self.bot) {
             (Some(path), _, _) => {
                 let Some(platform) = self.platform else {
                     bail!("--platform is required with --credentials");
                 };
-                Ok((platform, credentials(path, platform)?))
+                let v = credentials(path, platform)?;
+                Credentials::from_json(platform, &v).with_context(|| format!("{}", path.display()))
             }
             (None, Some(path), Some(bot)) => {
                 let config = load_config(path)?;
@@ -45,7 +46,7 @@ impl BotSource {
                 {
                     bail!("bot `{bot}` is a {} bot, not {p}", b.platform);
                 }
-                Ok((b.platform, b.credentials().clone()))
+                Ok(b.credentials.clone())
             }
             _ => bail!("give --platform with --credentials FILE, or --config FILE with --bot ID"),
         }
@@ -54,19 +55,19 @@ impl BotSource {
 
 /// Loads a configuration with every reference kind resolved (`${ssm:..}` and
 /// `${secretsmanager:..}` too, with the `aws` feature): for `serve` and `send`.
-pub async fn load_config_resolved(path: &Path) -> Result<Config> {
+pub async fn load_config_resolved(path: &Path) -> Result<Settings> {
     #[cfg(feature = "aws")]
     let resolver = botgate::aws::AwsResolver::new();
     #[cfg(not(feature = "aws"))]
     let resolver = EnvResolver;
-    Config::from_file(path, &resolver)
+    botgate::deps::load_file(path, &resolver)
         .await
         .with_context(|| format!("configuration {}", path.display()))
 }
 
 /// Loads a configuration, resolving `${env:...}` references.
-pub fn load_config(path: &Path) -> Result<Config> {
-    block_on(async { Ok(Config::from_file(path, &EnvResolver).await?) })
+pub fn load_config(path: &Path) -> Result<Settings> {
+    block_on(async { Ok(botgate::deps::load_file(path, &EnvResolver).await?) })
 }
 
 /// Runs a command's future on a single-threaded runtime.
@@ -79,7 +80,7 @@ pub fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T>
 
 /// A dispatcher for a one-off command (`send`, `schedules --run`): the configuration's
 /// stores, no metrics, no custom handlers.
-pub async fn command_dispatcher(config: Config) -> Result<botgate::dispatcher::Dispatcher> {
+pub async fn command_dispatcher(config: Settings) -> Result<botgate::dispatcher::Dispatcher> {
     botgate::deps::dispatcher(
         std::sync::Arc::new(config),
         std::sync::Arc::new(botgate::metrics::Discard),

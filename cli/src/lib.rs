@@ -1,6 +1,7 @@
 //! The `botgate` command line's commands, as a library so examples and benches can reuse them.
 
 pub mod cipher;
+pub mod config;
 #[cfg(feature = "aws")]
 pub mod dlq;
 pub mod event;

@@ -3,7 +3,7 @@
 
 #[cfg(feature = "aws")]
 use botgate_cli::dlq;
-use botgate_cli::{Outcome, cipher, event, schedules, send, serve, sign, verify};
+use botgate_cli::{Outcome, cipher, config, event, schedules, send, serve, sign, verify};
 
 use std::process::ExitCode;
 
@@ -17,6 +17,9 @@ const EXAMPLES: &str = "\
 Examples:
   # Run the gateway locally on the example configuration
   botgate serve --config examples/botgate.yaml
+
+  # Check a configuration: every problem with its path and line (exit 1 if any)
+  botgate config check --config botgate.yaml
 
   # Send it a signed sample event
   botgate event --config examples/botgate.yaml --bot feishu-demo --format curl | sh
@@ -82,6 +85,8 @@ enum Command {
     Send(send::Args),
     /// The configured notifications' schedules and their next runs; or run one now.
     Schedules(schedules::Args),
+    /// Check a configuration file (every problem, with its path and line), or print its JSON Schema.
+    Config(config::Args),
     /// List the dead-letter queue with each event's failure reason, or re-drive it.
     #[cfg(feature = "aws")]
     Dlq(dlq::Args),
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Send(a) => send::run(a),
         Command::Schedules(a) => schedules::run(a),
+        Command::Config(a) => config::run(a),
         #[cfg(feature = "aws")]
         Command::Dlq(a) => dlq::run(a),
     };

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use botgate::config::Config;
+use botgate::Settings;
 use botgate::dispatcher::Dispatcher;
 use botgate::scheduler;
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeDelta, TimeZone, Utc};
@@ -51,14 +51,6 @@ pub enum ScheduleError {
         notification: String,
         /// The time zone as written.
         timezone: String,
-    },
-    /// A field has the wrong type.
-    #[error("notifications.{notification}.{field}: expected a string")]
-    NotAString {
-        /// The notification.
-        notification: String,
-        /// `schedule` or `timezone`.
-        field: &'static str,
     },
 }
 
@@ -224,21 +216,11 @@ fn parse_rate(rate: &str) -> Result<TimeDelta, String> {
 }
 
 /// The schedules of the configuration's notifications (those with a `schedule`).
-pub fn configured(config: &Config) -> Result<Vec<Schedule>, ScheduleError> {
+pub fn configured(config: &Settings) -> Result<Vec<Schedule>, ScheduleError> {
     let mut out = Vec::new();
     for (name, n) in &config.notifications {
-        let field = |field: &'static str| -> Result<Option<&str>, ScheduleError> {
-            match n.get(field) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(ScheduleError::NotAString {
-                    notification: name.clone(),
-                    field,
-                }),
-            }
-        };
-        let tz = field("timezone")?;
-        if let Some(expr) = field("schedule")? {
+        let tz = n.timezone.as_deref();
+        if let Some(expr) = n.schedule.as_deref() {
             out.push(Schedule::parse(name, expr, tz.unwrap_or(DEFAULT_TIMEZONE))?);
         } else if let Some(tz) = tz {
             zone(name, tz)?;

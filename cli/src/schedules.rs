@@ -36,11 +36,12 @@ pub fn run(args: Args) -> Result<Outcome> {
 }
 
 /// The listing: each schedule, its targets and its next `count` runs after `after`.
-pub fn listing(config: &botgate::config::Config, schedules: &[Schedule], after: DateTime<Utc>, count: usize) -> String {
+pub fn listing(config: &botgate::Settings, schedules: &[Schedule], after: DateTime<Utc>, count: usize) -> String {
     let mut out = String::new();
     for s in schedules {
-        let input = serde_json::json!({"notification": s.notification});
-        let targets = botgate::scheduler::notification(&input, &config.notifications)
+        let targets = config
+            .notifications
+            .get(&s.notification)
             .map(|n| n.targets.join(", "))
             .unwrap_or_default();
         out.push_str(&format!("{}: {s} -> {targets}\n", s.notification));

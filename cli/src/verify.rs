@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use botgate::Rejection;
-use botgate::inbound::{Accepted, Options, OwnedRequest, Verifier};
+use botgate::Verifier;
+use botgate::inbound::{Accepted, Options, OwnedRequest};
 use serde_json::json;
 
 use crate::{Outcome, input};
@@ -53,8 +54,9 @@ fn hint(r: &Rejection) -> &'static str {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<Outcome> {
-    let (platform, creds) = args.bot.load()?;
-    let verifier = Verifier::from_credentials(platform, &creds).with_context(|| format!("{platform} credentials"))?;
+    let creds = args.bot.load()?;
+    let platform = creds.platform();
+    let verifier = Verifier::new(creds).with_context(|| format!("{platform} credentials"))?;
     let req: OwnedRequest = serde_json::from_value(input::read_json(&args.request)?)
         .with_context(|| format!("{} is not a request object", args.request.display()))?;
     let now = args.now.unwrap_or_else(input::now);

@@ -2,9 +2,9 @@
 //! plaintext sealed for event subscription.
 #![no_main]
 
-use botgate::crypto::{self, wxbiz::WxCipher};
-use botgate::platform::dingtalk;
-use botgate::{OwnedRequest, Platform};
+use botgate_core::crypto::{self, wxbiz::WxCipher};
+use botgate_core::platform::dingtalk;
+use botgate_core::{OwnedRequest, Platform};
 use botgate_fuzz::{NOW, credentials, run, split, verifier};
 use libfuzzer_sys::fuzz_target;
 

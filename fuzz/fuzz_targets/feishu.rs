@@ -2,8 +2,8 @@
 //! plaintext sealed with the right key (so decryption and JSON parsing are reached).
 #![no_main]
 
-use botgate::platform::feishu;
-use botgate::{OwnedRequest, Platform};
+use botgate_core::platform::feishu;
+use botgate_core::{OwnedRequest, Platform};
 use botgate_fuzz::{NOW, credentials, run, split, verifier};
 use libfuzzer_sys::fuzz_target;
 

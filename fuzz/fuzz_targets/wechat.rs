@@ -2,8 +2,8 @@
 //! parser on raw input), and arbitrary plaintext sealed for safe mode.
 #![no_main]
 
-use botgate::crypto::{self, wxbiz::WxCipher};
-use botgate::{OwnedRequest, Platform};
+use botgate_core::crypto::{self, wxbiz::WxCipher};
+use botgate_core::{OwnedRequest, Platform};
 use botgate_fuzz::{NOW, credentials, run, split, verifier};
 use libfuzzer_sys::fuzz_target;
 

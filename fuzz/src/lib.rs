@@ -2,8 +2,9 @@
 
 use std::sync::OnceLock;
 
-use botgate::inbound::{Options, OwnedRequest, Verifier};
-use botgate::Platform;
+use botgate_core::Verifier;
+use botgate_core::inbound::{Options, OwnedRequest};
+use botgate_core::Platform;
 
 /// The clock used by every target (the vectors' `generated_at`).
 pub const NOW: i64 = 1_795_440_463;
@@ -13,7 +14,7 @@ static VECTORS: OnceLock<serde_json::Value> = OnceLock::new();
 /// The credentials for `platform` from the vectors (parsed once per process).
 pub fn credentials(platform: Platform) -> serde_json::Value {
     let v = VECTORS.get_or_init(|| {
-        serde_json::from_str(include_str!("../../shared/tests/fixtures/platforms.json")).unwrap_or_default()
+        serde_json::from_str(include_str!("../../core/tests/fixtures/platforms.json")).unwrap_or_default()
     });
     v["platforms"]
         .as_array()

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use botgate::clock::SystemClock;
-use botgate::config::{Config, EnvResolver};
+use botgate::config::EnvResolver;
 use botgate::delivery::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 use botgate::deps::DispatchStores;
 use botgate::dispatcher::Record;
@@ -23,8 +23,7 @@ use botgate::metrics::Discard;
 use botgate::queue::OutgoingMessage;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator, as in the Lambda functions that ship (no mimalloc there).
 
 /// Answers every request with the platforms' success shape, at once.
 struct Instant;
@@ -59,7 +58,7 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/botgate.yaml");
-    let Ok(mut config) = rt.block_on(Config::from_file(&path, &EnvResolver)) else {
+    let Ok(mut config) = rt.block_on(botgate::deps::load_file(&path, &EnvResolver)) else {
         return;
     };
     config.delivery.dry_run = false;
@@ -67,9 +66,7 @@ fn bench(c: &mut Criterion) {
     if let Some(t) = config.targets.get_mut("ops-dingtalk") {
         t.rate.clear();
     }
-    let settings = botgate::notify::api::ApiSettings::parse(Some(&serde_json::json!({"bearer_token": "b"})))
-        .ok()
-        .flatten();
+    let settings = botgate::deps::notify_api(&serde_json::json!({"bearer_token": "b"})).ok();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -90,7 +87,7 @@ fn bench(c: &mut Criterion) {
         ("wecom-demo", SampleKind::Message, "disk full on db-1"),
     ] {
         let b = &d.config.bots[bot];
-        let req = botgate::sample::request(b.platform, b.credentials(), kind, text, now).unwrap_or_default();
+        let req = b.credentials.sample_request(kind, text, now).unwrap_or_default();
         let Ok(botgate::Accepted::Event { event, .. }) = b.verifier.verify(&req.as_request(), now, &b.options) else {
             return;
         };

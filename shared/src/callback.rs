@@ -17,13 +17,14 @@ use std::time::Instant;
 
 use thiserror::Error;
 
+use crate::bot::Bot;
 use crate::clock::Clock;
-use crate::config::{Bot, Config};
-use crate::event::Platform;
-use crate::inbound::{Accepted, Rejection, Request, Response};
 use crate::metrics::{MetricsSink, RequestMetrics};
 use crate::queue::{OutgoingMessage, Queue, QueueError};
+use crate::settings::Settings;
 use crate::store::{Claim, ClaimRequest, DedupStore, StoreError};
+use botgate_core::event::Platform;
+use botgate_core::inbound::{Accepted, Rejection, Request, Response};
 
 /// How long a claim holds while its owner enqueues: longer than the function's timeout
 /// (5 s in `template.yaml`), so a live owner is never taken over.
@@ -36,7 +37,7 @@ pub const RESEND_WINDOW_MS: i64 = 4 * 60 * 1000;
 #[derive(Clone)]
 pub struct Deps {
     /// Bots and settings.
-    pub config: Arc<Config>,
+    pub config: Arc<Settings>,
     /// The dedup store.
     pub store: Arc<dyn DedupStore>,
     /// The queue.
@@ -146,7 +147,7 @@ fn route(path: &str) -> Option<(&str, &str)> {
     Some((platform, bot))
 }
 
-fn find_bot<'c>(config: &'c Config, path: &str) -> Result<&'c Bot, CallbackError> {
+fn find_bot<'c>(config: &'c Settings, path: &str) -> Result<&'c Bot, CallbackError> {
     let (platform, bot_id) = route(path).ok_or_else(|| CallbackError::NotFound(format!("no route {path:?}")))?;
     let bot = config
         .bots
@@ -195,7 +196,7 @@ async fn notify(
     let job = crate::notify::api::NotifyJob {
         target: target.to_owned(),
         message,
-        id: hex::encode(&crate::crypto::sha256(&[req.body])[..16]),
+        id: hex::encode(&botgate_core::crypto::sha256(&[req.body])[..16]),
         source: source.to_owned(),
     };
     trace.event_id = job.id.clone();

@@ -12,7 +12,9 @@
 //! failures are retried only where the platform deduplicates the resend (Feishu's `uuid`,
 //! WeCom's duplicate check); elsewhere a possible duplicate is worse than a possible miss.
 
+pub mod call;
 pub mod dingtalk;
+pub mod endpoint;
 pub mod feishu;
 pub mod forward;
 pub mod transport;
@@ -22,151 +24,15 @@ pub mod wecom;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
-use thiserror::Error;
-
+use crate::bot::Bot;
 use crate::clock::Clock;
-use crate::config::Bot;
-use crate::event::{Event, Platform};
-use crate::message::Message;
-use crate::token::{TokenCache, TokenError, token_key};
-use transport::{HttpRequest, HttpResponse, Transport, TransportError};
+use crate::token::{TokenCache, token_key};
+use botgate_core::event::Platform;
+use botgate_core::message::Message;
+use transport::{HttpRequest, HttpResponse, Transport};
 
-/// Why a send failed.
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
-pub enum SendError {
-    /// Worth another try after a pause.
-    #[error("retryable: {reason}")]
-    Retryable {
-        /// What the platform said.
-        reason: String,
-        /// The platform's `Retry-After`, in ms.
-        retry_after_ms: Option<u64>,
-    },
-    /// The access token was refused: refetch and try once more.
-    #[error("token invalid: {0}")]
-    TokenInvalid(String),
-    /// Will fail the same way every time.
-    #[error("permanent: {0}")]
-    Permanent(String),
-    /// The request went out and no answer came back: it may have been delivered.
-    #[error("no answer (may have been delivered): {0}")]
-    Ambiguous(String),
-}
-
-impl SendError {
-    /// The class as a snake_case word (logs, metrics).
-    pub fn class(&self) -> &'static str {
-        match self {
-            Self::Retryable { .. } => "retryable",
-            Self::TokenInvalid(_) => "token_invalid",
-            Self::Permanent(_) => "permanent",
-            Self::Ambiguous(_) => "ambiguous",
-        }
-    }
-
-    pub(crate) fn retryable(reason: impl Into<String>) -> Self {
-        Self::Retryable {
-            reason: reason.into(),
-            retry_after_ms: None,
-        }
-    }
-}
-
-impl From<TokenError> for SendError {
-    fn from(e: TokenError) -> Self {
-        Self::retryable(e.to_string())
-    }
-}
-
-impl From<TransportError> for SendError {
-    fn from(e: TransportError) -> Self {
-        match e {
-            TransportError::Connect(_) => Self::retryable(e.to_string()),
-            TransportError::NoResponse(_) => Self::Ambiguous(e.to_string()),
-            TransportError::Invalid(_) => Self::Permanent(e.to_string()),
-        }
-    }
-}
-
-/// The generic HTTP part of classifying an answer: 429 and 5xx are retryable.
-pub(crate) fn classify_status(resp: &HttpResponse) -> Option<SendError> {
-    match resp.status {
-        429 => Some(SendError::Retryable {
-            reason: format!("HTTP 429: {}", snippet(&resp.body)),
-            retry_after_ms: resp.retry_after_secs.map(|s| s * 1000),
-        }),
-        500..=599 => Some(SendError::retryable(format!(
-            "HTTP {}: {}",
-            resp.status,
-            snippet(&resp.body)
-        ))),
-        _ => None,
-    }
-}
-
-/// Classifies a platform's numeric answer `code` (named `field` in the reason: `code`,
-/// `errcode`): 0 is success, then token-invalid codes, retryable codes, anything else
-/// permanent. Every platform module and the group bots share it.
-pub(crate) fn classify_code(
-    field: &str,
-    code: i64,
-    msg: &str,
-    token_invalid: &[i64],
-    retryable: &[i64],
-) -> Result<(), SendError> {
-    match code {
-        0 => Ok(()),
-        c if token_invalid.contains(&c) => Err(SendError::TokenInvalid(format!("{field} {c}: {msg}"))),
-        c if retryable.contains(&c) => Err(SendError::retryable(format!("{field} {c}: {msg}"))),
-        c => Err(SendError::Permanent(format!("{field} {c}: {msg}"))),
-    }
-}
-
-/// [`classify_code`] for the `{"errcode", "errmsg"}` answers of WeChat, WeCom and DingTalk.
-pub(crate) fn classify_errcode(
-    v: &serde_json::Value,
-    token_invalid: &[i64],
-    retryable: &[i64],
-) -> Result<(), SendError> {
-    classify_code(
-        "errcode",
-        v["errcode"].as_i64().unwrap_or(0),
-        v["errmsg"].as_str().unwrap_or_default(),
-        token_invalid,
-        retryable,
-    )
-}
-
-/// The start of a response body, for reasons (platform error messages, never our secrets).
-pub(crate) fn snippet(body: &str) -> String {
-    let mut end = body.len().min(200);
-    while !body.is_char_boundary(end) {
-        end -= 1;
-    }
-    body[..end].to_owned()
-}
-
-/// Parses a JSON answer (429 and 5xx first become retryable errors); a body that is not JSON is a permanent failure unless the status
-/// already said "retry".
-pub fn json_body(resp: &HttpResponse) -> Result<Value, SendError> {
-    if let Some(e) = classify_status(resp) {
-        return Err(e);
-    }
-    serde_json::from_str(&resp.body)
-        .map_err(|_| SendError::Permanent(format!("HTTP {}: not JSON: {}", resp.status, snippet(&resp.body))))
-}
-
-/// Where a message goes.
-#[derive(Debug, Clone, Copy)]
-pub enum Target<'a> {
-    /// Back to where the event came from (the message, the chat, the user).
-    Reply(&'a Event),
-    /// A chat or user id on the bot's platform: Feishu `oc_` chat / `ou_` open id / user id
-    /// / email; DingTalk `cid` open conversation id or a user id; WeChat openid; WeCom
-    /// user ids (`a|b`, or `@all`).
-    To(&'a str),
-}
+pub(crate) use call::{Call, classify_code};
+pub use call::{Idempotency, SendError, Target, json_body, platform_deduplicates};
 
 /// The base URLs of the platforms' APIs (tests point them at a fake platform).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,7 +61,7 @@ impl Default for BaseUrls {
 impl BaseUrls {
     /// The base URL for `bot`: its own `api_base` if set, else the platform's.
     pub fn for_bot(&self, bot: &Bot) -> String {
-        if let Some(b) = bot.credentials().get("api_base").and_then(Value::as_str) {
+        if let Some(b) = &bot.api_base {
             return b.trim_end_matches('/').to_owned();
         }
         match bot.platform {
@@ -242,26 +108,34 @@ impl RetryPolicy {
         let jitter = if half == 0 {
             0
         } else {
-            u64::from_le_bytes(crate::crypto::random_bytes::<8>()) % (half + 1)
+            u64::from_le_bytes(botgate_core::crypto::random_bytes::<8>()) % (half + 1)
         };
         (half + jitter).max(retry_after_ms.unwrap_or(0))
     }
 }
 
-/// How one send may be repeated safely.
-#[derive(Debug, Clone, Copy)]
-pub struct Idempotency<'a> {
-    /// A stable key for this effect (hex, at most 64 characters): Feishu's `uuid`.
-    pub key: &'a str,
-    /// True when this may repeat an earlier attempt that could have been delivered: WeCom
-    /// then asks the platform to drop an identical message.
-    pub resend: bool,
+/// Outbound settings (`delivery:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// Print each request instead of sending it (no tokens fetched).
+    pub dry_run: bool,
+    /// The platforms' API base URLs.
+    pub base_urls: BaseUrls,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Timeout of one HTTP request, ms.
+    pub timeout_ms: u64,
 }
 
-/// True when the platform drops a resend of the same effect, so an ambiguous attempt may
-/// be retried.
-pub fn platform_deduplicates(platform: Platform) -> bool {
-    matches!(platform, Platform::Feishu | Platform::Wecom)
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            base_urls: BaseUrls::default(),
+            retry: RetryPolicy::default(),
+            timeout_ms: 5_000,
+        }
+    }
 }
 
 /// What a send cost.
@@ -269,34 +143,6 @@ pub fn platform_deduplicates(platform: Platform) -> bool {
 pub struct Sent {
     /// HTTP attempts made (token requests not counted).
     pub attempts: u32,
-}
-
-/// A credential of `bot`, or a permanent error naming it.
-pub(crate) fn credential<'b>(bot: &'b Bot, names: &[&str]) -> Result<&'b str, SendError> {
-    names
-        .iter()
-        .find_map(|n| {
-            bot.credentials()
-                .get(*n)
-                .and_then(Value::as_str)
-                .filter(|v| !v.is_empty())
-        })
-        .ok_or_else(|| {
-            SendError::Permanent(format!(
-                "bot `{}` has no `{}`: it is needed to send on {}",
-                bot.id, names[0], bot.platform
-            ))
-        })
-}
-
-/// The platform-specific part of a send.
-pub(crate) struct Call<'a> {
-    pub bot: &'a Bot,
-    pub base: String,
-    pub target: Target<'a>,
-    pub message: &'a Message,
-    pub idem: Idempotency<'a>,
-    pub now_ms: i64,
 }
 
 /// Sends messages: tokens, retries, classification.
@@ -503,6 +349,7 @@ fn needs_token(call: &Call<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::call::{classify_status, snippet};
 
     #[test]
     fn backoff_grows_is_capped_and_honours_retry_after() {

@@ -1,17 +1,27 @@
-//! Building the callback's dependencies from a configuration: in-memory backends, or
-//! DynamoDB and SQS (endpoints from the standard `AWS_ENDPOINT_URL*` variables).
+//! The composition root: a configuration file validated into [`Settings`] (the only place
+//! the file's tree becomes running objects), and the flows' dependencies built from them:
+//! in-memory backends, or DynamoDB and SQS (endpoints from the standard
+//! `AWS_ENDPOINT_URL*` variables).
 
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
+use crate::bot::Bot;
 use crate::callback::Deps;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, QueueKind, StoreKind};
+use crate::config::{self, ConfigError, Mode, QueueKind, Resolved, Resolver, StoreKind};
 use crate::delivery::Delivery;
 use crate::delivery::transport::{DryRun, Transport};
 use crate::dispatcher::Dispatcher;
 use crate::handler::Registry;
 use crate::metrics::MetricsSink;
+use crate::notify::target::TargetSpec;
 use crate::queue::memory::MemoryQueue;
+use crate::rules::Rules;
+use crate::settings::Settings;
 use crate::state::StateStore;
 use crate::state::memory::MemoryState;
 use crate::store::DedupStore;
@@ -30,7 +40,7 @@ pub struct MemoryBackends {
 
 /// [`Deps`] over fresh in-memory backends, whatever the configuration says (local runs,
 /// tests, benchmarks).
-pub fn in_memory(config: Config, clock: Arc<dyn Clock>, metrics: Arc<dyn MetricsSink>) -> (Deps, MemoryBackends) {
+pub fn in_memory(config: Settings, clock: Arc<dyn Clock>, metrics: Arc<dyn MetricsSink>) -> (Deps, MemoryBackends) {
     let memory = MemoryBackends {
         store: Arc::new(MemoryStore::new()),
         queue: Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes)),
@@ -46,7 +56,7 @@ pub fn in_memory(config: Config, clock: Arc<dyn Clock>, metrics: Arc<dyn Metrics
 }
 
 /// Builds [`Deps`] for `config`; returns the in-memory queue and store when they are used.
-pub async fn build(config: Config, metrics: Arc<dyn MetricsSink>) -> Result<(Deps, MemoryBackends), String> {
+pub async fn build(config: Settings, metrics: Arc<dyn MetricsSink>) -> Result<(Deps, MemoryBackends), String> {
     let (mut deps, memory) = in_memory(config, Arc::new(SystemClock), metrics);
     let config = deps.config.clone();
     if config.backends.store == StoreKind::Memory && config.backends.queue == QueueKind::Memory {
@@ -115,7 +125,7 @@ impl DispatchStores {
 
 /// A dispatcher over the given stores, transport and clock.
 pub fn dispatcher_with(
-    config: Arc<Config>,
+    config: Arc<Settings>,
     stores: DispatchStores,
     transport: Arc<dyn Transport>,
     clock: Arc<dyn Clock>,
@@ -147,7 +157,7 @@ pub fn dispatcher_with(
 }
 
 /// The transport the configuration asks for: printing dry runs, or real HTTPS.
-pub fn transport(config: &Config) -> Result<Arc<dyn Transport>, String> {
+pub fn transport(config: &Settings) -> Result<Arc<dyn Transport>, String> {
     if config.delivery.dry_run {
         return Ok(Arc::new(DryRun::printing()));
     }
@@ -163,7 +173,7 @@ pub fn transport(config: &Config) -> Result<Arc<dyn Transport>, String> {
 /// Builds the dispatcher for `config`: DynamoDB stores when the gateway's store is
 /// `dynamodb`, else in-memory ones.
 pub async fn dispatcher(
-    config: Arc<Config>,
+    config: Arc<Settings>,
     metrics: Arc<dyn MetricsSink>,
     handlers: Registry,
     stores: Option<DispatchStores>,
@@ -193,7 +203,7 @@ pub async fn dispatcher(
 /// The events queue the dispatcher consumes, when the configuration names an SQS one (the
 /// dispatcher function holds rate-limited records back on it).
 #[cfg(feature = "aws")]
-pub async fn events_queue(config: &Config) -> Option<crate::queue::sqs::SqsQueue> {
+pub async fn events_queue(config: &Settings) -> Option<crate::queue::sqs::SqsQueue> {
     if config.backends.queue != QueueKind::Sqs {
         return None;
     }
@@ -210,13 +220,213 @@ pub async fn events_queue(config: &Config) -> Option<crate::queue::sqs::SqsQueue
 /// `BOTGATE_CONFIG_FILE` (a path), with `${env:..}`, `${ssm:..}` and
 /// `${secretsmanager:..}` references resolved.
 #[cfg(feature = "aws")]
-pub async fn load_config_from_env() -> Result<Config, String> {
+pub async fn load_config_from_env() -> Result<Settings, String> {
     let resolver = crate::aws::AwsResolver::new();
     if let Ok(text) = std::env::var("BOTGATE_CONFIG") {
-        return Config::from_yaml(&text, &resolver).await.map_err(|e| e.to_string());
+        return load_yaml(&text, &resolver).await.map_err(|e| e.to_string());
     }
     let path = std::env::var("BOTGATE_CONFIG_FILE").map_err(|_| "set BOTGATE_CONFIG (YAML) or BOTGATE_CONFIG_FILE")?;
-    Config::from_file(std::path::Path::new(&path), &resolver)
-        .await
-        .map_err(|e| e.to_string())
+    load_file(Path::new(&path), &resolver).await.map_err(|e| e.to_string())
+}
+
+/// Reads, resolves and validates a configuration: every reference resolved with
+/// `resolver`, every problem reported with its path and line.
+pub async fn load_yaml(text: &str, resolver: &dyn Resolver) -> Result<Settings, ConfigError> {
+    load(text, Mode::Resolve(resolver)).await
+}
+
+/// [`load_yaml`] on a file.
+pub async fn load_file(path: &Path, resolver: &dyn Resolver) -> Result<Settings, ConfigError> {
+    load_yaml(&config::read(path)?, resolver).await
+}
+
+/// Reads and validates a configuration, resolving its references or (with
+/// [`Mode::SyntaxOnly`]) only checking their syntax.
+pub async fn load(text: &str, mode: Mode<'_>) -> Result<Settings, ConfigError> {
+    let file = config::parse(text)?;
+    let tree = config::parse_tree(text)?;
+    let refs = Resolved::collect(&tree, mode).await.map_err(ConfigError::many)?;
+    validate::settings(&file, &refs)
+}
+
+/// Every problem of a configuration, for `botgate config check` (empty: it is valid).
+pub async fn check(text: &str, mode: Mode<'_>) -> Vec<config::Problem> {
+    match load(text, mode).await {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems().to_vec(),
+    }
+}
+
+/// The credential fields a bot of `platform` takes.
+pub fn bot_fields(platform: botgate_core::Platform) -> &'static [&'static str] {
+    validate::fields_of(platform)
+}
+
+/// One section of a configuration from JSON (or a parsed YAML tree).
+fn section<T: serde::de::DeserializeOwned>(v: &serde_json::Value, name: &str) -> Result<T, ConfigError> {
+    serde_json::from_value(v.clone()).map_err(|e| {
+        ConfigError::one(config::Problem::new(
+            config::ProblemKind::Syntax,
+            name,
+            0,
+            botgate_core::secret::redact_serde_error(&e.to_string()),
+            None,
+        ))
+    })
+}
+
+/// Builds one target from its configuration (JSON or a parsed YAML tree), for tools and
+/// tests; references are left as written.
+pub fn target(v: &serde_json::Value, bots: &BTreeMap<String, Bot>) -> Result<TargetSpec, ConfigError> {
+    validate::target_only("target", &section(v, "targets")?, bots, &Resolved::default())
+}
+
+/// Compiles a `rules:` list from its configuration (JSON or a parsed YAML tree), for tools
+/// and tests; references are left as written.
+pub fn rules(v: &serde_json::Value, bots: &BTreeMap<String, Bot>) -> Result<Rules, ConfigError> {
+    validate::rules_only(&section::<Vec<_>>(v, "rules")?, bots, &Resolved::default())
+}
+
+/// Builds one scheduled notification from its configuration (JSON or a parsed YAML tree),
+/// for tools and tests; its targets must be among `targets`. References are left as written.
+pub fn notification(
+    name: &str,
+    v: &serde_json::Value,
+    targets: &BTreeMap<String, TargetSpec>,
+) -> Result<crate::notify::scheduled::Notification, ConfigError> {
+    validate::notification_only(name, &section(v, "notifications")?, targets, &Resolved::default())
+}
+
+/// Builds the notify API's settings from its configuration (JSON or a parsed YAML tree),
+/// for tools and tests; references are left as written.
+pub fn notify_api(v: &serde_json::Value) -> Result<crate::notify::api::ApiSettings, ConfigError> {
+    validate::api_only(&section(v, "notify_api")?, &Resolved::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::EnvResolver;
+    use botgate_core::Platform;
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn parses_bots_and_options() {
+        let yaml = r#"
+bots:
+  ops:
+    platform: feishu
+    encrypt_key: k
+    verification_token: t
+    timestamp_window_secs: 60
+    card_answer: {toast: {type: success, content: ok}}
+"#;
+        let c = run(load_yaml(yaml, &EnvResolver)).unwrap();
+        let bot = &c.bots["ops"];
+        assert_eq!(bot.platform, Platform::Feishu);
+        assert_eq!(bot.options.timestamp_window_secs, Some(60));
+        assert!(bot.options.card_answer.is_some());
+        assert!(bot.credentials().field("card_answer").is_none());
+        assert_eq!(c.backends.store, StoreKind::Memory);
+    }
+
+    /// A resolver with fixed answers, standing in for the environment, SSM or Secrets Manager.
+    struct MapResolver(HashMap<&'static str, &'static str>);
+
+    #[async_trait::async_trait]
+    impl Resolver for MapResolver {
+        async fn resolve(&self, kind: &str, argument: &str) -> Result<String, String> {
+            self.0
+                .get(format!("{kind}:{argument}").as_str())
+                .map(|v| (*v).to_owned())
+                .ok_or_else(|| format!("{kind} {argument} is not set"))
+        }
+    }
+
+    #[test]
+    fn references_resolve_and_errors_name_bot_and_field() {
+        let r = MapResolver(HashMap::from([
+            ("env:TOKEN", "s3cr3t-value"),
+            ("ssm:/botgate/key", "bad-key"),
+        ]));
+        let yaml = "bots:\n  wx:\n    platform: wechat\n    token: pre-${env:TOKEN}\n";
+        let c = run(load_yaml(yaml, &r)).unwrap();
+        assert_eq!(c.bots["wx"].credentials().field("token"), Some("pre-s3cr3t-value"));
+
+        let yaml = "bots:\n  wx:\n    platform: wechat\n    token: ${env:UNSET}\n";
+        let e = run(load_yaml(yaml, &r)).unwrap_err().to_string();
+        assert!(e.contains("bots.wx.token") && e.contains("UNSET"), "{e}");
+
+        let yaml = "bots:\n  wc:\n    platform: wecom\n    token: t\n    corp_id: c\n    encoding_aes_key: ${ssm:/botgate/key}\n";
+        let e = run(load_yaml(yaml, &r)).unwrap_err().to_string();
+        assert!(
+            e.contains("`wc`") && e.contains("encoding_aes_key") && !e.contains("bad-key"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn env_resolver_reads_the_environment() {
+        assert!(run(EnvResolver.resolve("env", "PATH")).is_ok());
+        assert!(run(EnvResolver.resolve("env", "BOTGATE_SURELY_UNSET_VARIABLE")).is_err());
+        assert!(run(EnvResolver.resolve("ssm", "/x")).unwrap_err().contains("AWS"));
+    }
+
+    #[test]
+    fn bad_shapes_are_named() {
+        let e = run(load_yaml("bots:\n  x:\n    platform: slack\n", &EnvResolver)).unwrap_err();
+        assert!(e.to_string().contains("`x`") && e.to_string().contains("platform"));
+        let e = run(load_yaml(
+            "gateway:\n  queue: sqs\n  queue_url: https://q/x\nbots: {}\n",
+            &EnvResolver,
+        ));
+        assert!(e.unwrap_err().to_string().contains("FIFO"));
+        assert!(run(load_yaml("nope", &EnvResolver)).is_err());
+        let e = run(load_yaml(
+            "bots:\n  a/b:\n    platform: wechat\n    token: t\n",
+            &EnvResolver,
+        ));
+        assert!(e.unwrap_err().to_string().contains("path segments"));
+    }
+
+    #[test]
+    fn a_field_of_another_platform_is_refused_with_its_line() {
+        let e = run(load_yaml(
+            "bots:\n  x:\n    platform: feishu\n    verification_token: t\n    corp_id: ww1\n",
+            &EnvResolver,
+        ))
+        .unwrap_err();
+        let p = &e.problems()[0];
+        assert_eq!((p.path.as_str(), p.line), ("bots.x.corp_id", 5));
+        assert!(p.what.contains("not a feishu field"), "{p}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_in_file_order() {
+        let yaml = "gateway:\n  store: dynamodb\ntargets:\n  t:\n    type: app\n    bot: nobody\n    to: x\nbots:\n  w:\n    platform: wechat\n";
+        let e = run(load_yaml(yaml, &EnvResolver)).unwrap_err();
+        let lines: Vec<usize> = e.problems().iter().map(|p| p.line).collect();
+        assert_eq!(e.problems().len(), 3, "{e}");
+        assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
+        assert!(e.to_string().contains("gateway.table") && e.to_string().contains("no bot `nobody`"));
+        assert!(e.to_string().contains("missing field `token`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_only_checks_references_without_resolving_them() {
+        let yaml = "bots:\n  wc:\n    platform: wecom\n    token: t\n    corp_id: c\n    encoding_aes_key: ${ssm:/botgate/key}\n";
+        assert!(run(check(yaml, Mode::SyntaxOnly)).is_empty());
+        let bad =
+            "bots:\n  wc:\n    platform: wecom\n    token: ${vault:/x}\n    corp_id: c\n    encoding_aes_key: k\n";
+        let problems = run(check(bad, Mode::SyntaxOnly));
+        assert!(problems.iter().any(|p| p.what.contains("vault")), "{problems:?}");
+    }
 }

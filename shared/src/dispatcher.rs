@@ -21,17 +21,18 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use thiserror::Error;
 
+use crate::bot::Bot;
 use crate::clock::Clock;
-use crate::config::{Bot, Config};
 use crate::delivery::{Delivery, Idempotency, SendError, Target, forward, platform_deduplicates};
-use crate::event::Event;
 use crate::handler::{HandlerContext, HandlerError, Outcome, Registry};
 use crate::metrics::{ActionMetrics, BatchMetrics, MetricsSink, NotifyMetrics};
 use crate::notify::Waits;
 use crate::queue::{Envelope, fifo_id};
 use crate::rules::{Action, Plan, StateChange};
+use crate::settings::Settings;
 use crate::state::{StateStore, conversation_key, failure_key};
 use crate::store::{Claim, ClaimRequest, DedupStore, Status, StoreError};
+use botgate_core::event::Event;
 
 /// How long an action's claim holds while it runs: longer than the function's timeout
 /// (30 s in `template.yaml`), so a live instance is never taken over.
@@ -125,7 +126,7 @@ pub struct Failure {
 #[derive(Clone)]
 pub struct Dispatcher {
     /// Bots, rules and settings.
-    pub config: Arc<Config>,
+    pub config: Arc<Settings>,
     /// Custom handlers.
     pub handlers: Registry,
     /// The effect store (the dedup store's table, other keys).

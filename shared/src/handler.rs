@@ -37,9 +37,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::config::Bot;
-use crate::event::Event;
+use crate::bot::Bot;
 use crate::rules::{Action, StateChange};
+use botgate_core::event::Event;
 
 /// What a handler sees.
 #[derive(Debug)]

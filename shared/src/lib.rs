@@ -1,35 +1,40 @@
-//! botgate's platform layer: verify, decrypt, parse and normalize callbacks from
-//! Feishu/Lark, DingTalk, WeChat Official Accounts and WeCom; sign and render what goes back.
+//! botgate's runtime: the configuration, the callback and dispatcher flows, rules,
+//! delivery, notifications, the scheduler, and the stores and queues they run on (in
+//! memory, or DynamoDB and SQS with the default `aws` feature).
 //!
-//! Start at [`inbound::Verifier`]: build one per bot from its credentials, then call
-//! [`inbound::Verifier::verify`] with each request and the current time.
+//! The platform layer (verify, decrypt, normalize, sign, render) is the `botgate-core`
+//! crate, re-exported here under the same module names ([`crypto`], [`inbound`],
+//! [`platform`], ...). Layers, from the bottom: `botgate-core`; [`config`] (the file's
+//! typed tree) and [`template`]; the domain modules ([`rules`], [`delivery`], [`notify`],
+//! [`store`], [`queue`], ...); the flows ([`callback`], [`dispatcher`], [`scheduler`]);
+//! and [`deps`], the composition root that validates a configuration into [`Settings`]
+//! and builds the flows' dependencies. No module imports one above it
+//! (`tests/import_graph.rs` keeps it so).
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod bot;
 pub mod callback;
 pub mod clock;
 pub mod config;
-pub mod crypto;
 pub mod delivery;
 pub mod deps;
 pub mod dispatcher;
-pub mod event;
 pub mod handler;
-pub mod inbound;
-pub mod message;
 pub mod metrics;
 pub mod notify;
-pub mod platform;
 pub mod queue;
 pub mod rules;
-pub mod sample;
 pub mod scheduler;
-pub mod secret;
+pub mod settings;
 pub mod state;
 pub mod store;
+pub mod template;
 pub mod token;
-pub mod xml;
 
-pub use event::{Event, EventKind, MessageType, Platform};
-pub use inbound::{Accepted, Options, OwnedRequest, Rejection, Request, Response, Verifier};
-pub use message::Message;
+pub use botgate_core::{
+    Accepted, Credentials, Event, EventKind, Message, MessageType, Options, OwnedRequest, Platform, Rejection, Request,
+    Response, Verifier,
+};
+pub use botgate_core::{crypto, event, inbound, limits, message, platform, sample, secret, xml};
+pub use settings::Settings;

@@ -3,17 +3,19 @@
 //! with a visible marker), and per-target rate limits shared by every instance.
 
 pub mod api;
-pub mod limits;
 pub mod rate;
+pub mod scheduled;
 pub mod target;
 pub mod webhook;
 
 use std::sync::Arc;
 
+pub use botgate_core::limits;
+
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::delivery::{Delivery, Idempotency, SendError, Target as To};
-use crate::message::Message;
+use crate::settings::Settings;
+use botgate_core::message::Message;
 use rate::{Acquired, RateLimiter};
 use target::{TargetKind, TargetSpec};
 
@@ -28,7 +30,7 @@ pub enum Sent {
 
 /// Sends notifications to named targets.
 pub struct Notifier {
-    config: Arc<Config>,
+    config: Arc<Settings>,
     delivery: Arc<Delivery>,
     limiter: Arc<dyn RateLimiter>,
     clock: Arc<dyn Clock>,
@@ -43,7 +45,7 @@ impl std::fmt::Debug for Notifier {
 impl Notifier {
     /// A notifier over the configuration's targets.
     pub fn new(
-        config: Arc<Config>,
+        config: Arc<Settings>,
         delivery: Arc<Delivery>,
         limiter: Arc<dyn RateLimiter>,
         clock: Arc<dyn Clock>,

@@ -10,7 +10,7 @@ pub mod sqs;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::event::Event;
+use botgate_core::event::Event;
 
 /// SQS FIFO's deduplication interval.
 pub const DEDUP_INTERVAL_MS: i64 = 5 * 60 * 1000;
@@ -59,7 +59,7 @@ pub enum QueueError {
 
 /// An SQS-safe id (at most 128 characters of `[0-9a-f]`) derived from `text`.
 pub fn fifo_id(text: &str) -> String {
-    hex::encode(crate::crypto::sha256(&[text.as_bytes()]))
+    hex::encode(botgate_core::crypto::sha256(&[text.as_bytes()]))
 }
 
 impl OutgoingMessage {

@@ -14,15 +14,16 @@
 //! invocation fails (and, after the schedule's retries, lands in its dead-letter queue
 //! with the error) only when a target still fails after the delivery's own retries.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use thiserror::Error;
 
 use crate::delivery::SendError;
 use crate::dispatcher::Dispatcher;
-use crate::message::{Button, Mentions, Message};
 use crate::notify::Waits;
+use crate::notify::scheduled::{self, InputError};
 use crate::queue::fifo_id;
 use crate::store::{Claim, Status};
+use botgate_core::message::Message;
 
 /// Why a scheduled invocation failed.
 #[derive(Debug, Error)]
@@ -42,6 +43,12 @@ pub enum ScheduleError {
     },
 }
 
+impl From<InputError> for ScheduleError {
+    fn from(e: InputError) -> Self {
+        Self::BadInput(e.0)
+    }
+}
+
 /// What was done.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
@@ -51,149 +58,17 @@ pub struct Report {
     pub already_sent: Vec<String>,
 }
 
-/// The input, unwrapped from an EventBridge envelope if it came in one.
-pub fn unwrap_input(v: Value) -> Value {
-    let is_envelope =
-        v.get("detail").is_some_and(Value::is_object) && (v.get("detail-type").is_some() || v.get("source").is_some());
-    if is_envelope {
-        return v["detail"].clone();
-    }
-    v
-}
-
-/// A notification as configured or given inline: targets, message template, data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Notification {
-    /// Its name (`inline` when given in the input).
-    pub name: String,
-    /// Target names.
-    pub targets: Vec<String>,
-    /// The message, with minijinja templates in `title` and `text`.
-    pub message: Value,
-    /// Template data (the configuration's, then the input's on top).
-    pub data: Value,
-}
-
-fn merge(base: &mut Value, over: &Value) {
-    match (base.as_object_mut(), over.as_object()) {
-        (Some(b), Some(o)) => {
-            for (k, v) in o {
-                b.insert(k.clone(), v.clone());
-            }
-        }
-        _ => {
-            if !over.is_null() {
-                *base = over.clone();
-            }
-        }
-    }
-}
-
-/// Resolves the input against the configured notifications.
-pub fn notification(input: &Value, configured: &Map<String, Value>) -> Result<Notification, ScheduleError> {
-    let bad = |w: &str| ScheduleError::BadInput(w.to_owned());
-    if !input.is_object() {
-        return Err(bad(
-            "expected a JSON object with `notification` or `targets` and `message`",
-        ));
-    }
-    let (name, base) = match input.get("notification").and_then(Value::as_str) {
-        Some(n) => (
-            n.to_owned(),
-            configured
-                .get(n)
-                .cloned()
-                .ok_or_else(|| ScheduleError::BadInput(format!("no notification `{n}` in the configuration")))?,
-        ),
-        None => ("inline".to_owned(), json!({})),
-    };
-    let targets: Vec<String> = match input.get("targets").or(base.get("targets")) {
-        Some(Value::Array(t)) => t.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        Some(Value::String(t)) => vec![t.clone()],
-        _ => return Err(bad("no `targets`")),
-    };
-    if targets.is_empty() {
-        return Err(bad("`targets` is empty"));
-    }
-    let message = input
-        .get("message")
-        .or(base.get("message"))
-        .cloned()
-        .ok_or_else(|| bad("no `message`"))?;
-    let mut data = base.get("data").cloned().unwrap_or(json!({}));
-    merge(&mut data, input.get("data").unwrap_or(&Value::Null));
-    Ok(Notification {
-        name,
-        targets,
-        message,
-        data,
-    })
-}
-
-/// Renders the message template with `data` (and `notification`, `scheduled_time`).
-pub fn render(n: &Notification, scheduled_time: &str) -> Result<Message, ScheduleError> {
-    let env = minijinja::Environment::new();
-    let ctx = minijinja::Value::from(minijinja::value::Serde(json!({
-        "data": n.data, "notification": n.name, "scheduled_time": scheduled_time,
-    })));
-    let r = |field: &str| -> Result<String, ScheduleError> {
-        match n.message.get(field).and_then(Value::as_str) {
-            None => Ok(String::new()),
-            Some(t) => env
-                .render_str(t, ctx.clone())
-                .map_err(|e| ScheduleError::BadInput(format!("message.{field}: {e}"))),
-        }
-    };
-    let m = &n.message;
-    let (text, title) = match m.as_str() {
-        Some(t) => (
-            env.render_str(t, ctx.clone())
-                .map_err(|e| ScheduleError::BadInput(format!("message: {e}")))?,
-            String::new(),
-        ),
-        None => (r("text")?, r("title")?),
-    };
-    let mentions: Mentions = m
-        .get("mentions")
-        .cloned()
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| ScheduleError::BadInput(format!("message.mentions: {e}")))?
-        .unwrap_or_default();
-    Ok(match m.get("type").and_then(Value::as_str).unwrap_or("text") {
-        "markdown" => Message::Markdown { title, text, mentions },
-        "card" => Message::Card {
-            title,
-            text,
-            buttons: m
-                .get("buttons")
-                .cloned()
-                .map(serde_json::from_value::<Vec<Button>>)
-                .transpose()
-                .map_err(|e| ScheduleError::BadInput(format!("message.buttons: {e}")))?
-                .unwrap_or_default(),
-            color: m.get("color").and_then(Value::as_str).map(str::to_owned),
-            mentions,
-        },
-        "text" => Message::Text { text, mentions },
-        other => {
-            return Err(ScheduleError::BadInput(format!(
-                "message.type `{other}`: text, markdown or card"
-            )));
-        }
-    })
-}
-
 /// Runs one scheduled invocation.
 pub async fn run(d: &Dispatcher, input: Value, request_id: &str, deadline_ms: i64) -> Result<Report, ScheduleError> {
-    let input = unwrap_input(input);
-    let n = notification(&input, &d.config.notifications)?;
+    let input = scheduled::unwrap_input(input);
+    let n = scheduled::resolve(&input, &d.config.notifications)?;
     let scheduled_time = input
         .get("scheduled_time")
         .and_then(Value::as_str)
         .filter(|t| !t.starts_with('<'))
         .map_or_else(|| request_id.to_owned(), str::to_owned);
-    let message = render(&n, &scheduled_time)?;
+    let message =
+        scheduled::render(&n, &scheduled_time).map_err(|e| ScheduleError::BadInput(format!("message: {e}")))?;
     for t in &n.targets {
         if !d.config.targets.contains_key(t) {
             return Err(ScheduleError::BadInput(format!("no target `{t}` in the configuration")));
@@ -276,51 +151,5 @@ async fn send_once(
             d.emit_notify("scheduler", target, waits.outcome(&e), 0, &waits, started);
             Err(e)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn input_with_and_without_an_envelope() {
-        let raw = json!({"notification": "daily", "data": {"x": 1}});
-        let wrapped = json!({"version": "0", "id": "1", "detail-type": "Scheduled Event",
-                             "source": "aws.scheduler", "detail": raw.clone()});
-        assert_eq!(unwrap_input(raw.clone()), raw);
-        assert_eq!(unwrap_input(wrapped), raw);
-        // An input that merely has a `detail` field of its own is left alone.
-        let own = json!({"targets": ["t"], "message": "x", "detail": {"a": 1}});
-        assert_eq!(unwrap_input(own.clone()), own);
-    }
-
-    #[test]
-    fn configured_and_inline_notifications_render() {
-        let configured: Map<String, Value> = serde_json::from_value(json!({
-            "daily": {"targets": ["ops"], "data": {"env": "staging", "team": "sre"},
-                      "message": {"type": "markdown", "title": "Daily {{ data.env }}", "text": "for {{ data.team }}"}}
-        }))
-        .unwrap();
-        let n = notification(&json!({"notification": "daily", "data": {"env": "prod"}}), &configured).unwrap();
-        assert_eq!(n.targets, ["ops"]);
-        let m = render(&n, "2026-11-23T01:00:00Z").unwrap();
-        assert_eq!(
-            m,
-            Message::Markdown {
-                title: "Daily prod".into(),
-                text: "for sre".into(),
-                mentions: Mentions::default()
-            }
-        );
-        let n = notification(
-            &json!({"targets": "ops", "message": "at {{ scheduled_time }}"}),
-            &configured,
-        )
-        .unwrap();
-        assert_eq!(render(&n, "T").unwrap(), Message::text("at T"));
-        assert!(notification(&json!({"notification": "nope"}), &configured).is_err());
-        assert!(notification(&json!({"message": "x"}), &configured).is_err());
-        assert!(notification(&json!([1]), &configured).is_err());
     }
 }

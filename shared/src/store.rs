@@ -104,7 +104,7 @@ pub enum StoreError {
 
 /// A fresh owner token.
 pub fn owner_token() -> String {
-    hex::encode(crate::crypto::random_bytes::<12>())
+    hex::encode(botgate_core::crypto::random_bytes::<12>())
 }
 
 /// The dedup store.

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use aws_sdk_sqs::types::QueueAttributeName;
+use botgate::Settings;
 use botgate::callback::Deps;
 use botgate::clock::FixedClock;
-use botgate::config::{Config, EnvResolver};
+use botgate::config::EnvResolver;
 use botgate::metrics::Recorded;
 use botgate::queue::Queue;
 use botgate::store::DedupStore;
@@ -43,19 +44,24 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The test tools' Python (`.venv` from `make venv`, or `$MOTO_PYTHON`): moto, jsonschema.
+pub fn python() -> PathBuf {
+    let python = std::env::var("MOTO_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: run `make venv` (or set MOTO_PYTHON to a Python with requirements-test.txt installed)",
+        python.display()
+    );
+    python
+}
+
 impl Moto {
-    /// Starts moto (the Python of `.venv` from `make venv`, or `$MOTO_PYTHON`) through
-    /// `moto_serial.py`, which serves one request at a time so that conditional writes are
-    /// atomic as in DynamoDB, and waits until it answers.
+    /// Starts moto (see [`python`]) through `moto_serial.py`, which serves one request at a
+    /// time so that conditional writes are atomic as in DynamoDB, and waits until it answers.
     pub fn start() -> Self {
-        let python = std::env::var("MOTO_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| root().join(".venv/bin/python"));
-        assert!(
-            python.exists(),
-            "{} not found: run `make venv` (or set MOTO_PYTHON to a Python with moto[server])",
-            python.display()
-        );
+        let python = python();
         let script = root().join("tests/support/moto_serial.py");
         let port = free_port();
         let child = Command::new(&python)
@@ -196,7 +202,7 @@ pub async fn create_fifo_queue_with_dlq(
 }
 
 /// The example configuration with delivery pointed at `fake` (no dry run, quick retries).
-pub async fn fake_config(fake: &fake::FakePlatform) -> Config {
+pub async fn fake_config(fake: &fake::FakePlatform) -> Settings {
     let mut c = example_config().await;
     c.delivery.dry_run = false;
     c.delivery.base_urls = botgate::delivery::BaseUrls {
@@ -216,7 +222,7 @@ pub async fn fake_config(fake: &fake::FakePlatform) -> Config {
 /// A dispatcher over `stores` sending for real (reqwest) with `clock`; also returns its
 /// recorded metrics.
 pub fn dispatcher(
-    config: Config,
+    config: Settings,
     stores: botgate::deps::DispatchStores,
     clock: Arc<dyn botgate::clock::Clock>,
     handlers: botgate::handler::Registry,
@@ -229,14 +235,14 @@ pub fn dispatcher(
 
 /// The normalized event of a signed sample callback for `bot` at `now_secs`.
 pub fn sample_event(
-    config: &Config,
+    config: &Settings,
     bot: &str,
     kind: botgate::inbound::SampleKind,
     text: &str,
     now_secs: i64,
 ) -> botgate::Event {
     let b = &config.bots[bot];
-    let req = botgate::sample::request(b.platform, b.credentials(), kind, text, now_secs).unwrap();
+    let req = b.credentials.sample_request(kind, text, now_secs).unwrap();
     match b.verifier.verify(&req.as_request(), now_secs, &b.options).unwrap() {
         botgate::Accepted::Event { event, .. } => *event,
         other => panic!("not an event: {other:?}"),
@@ -302,15 +308,15 @@ pub async fn drain_queue(sdk: &aws_config::SdkConfig, url: &str) -> Vec<String> 
 }
 
 /// The example configuration.
-pub async fn example_config() -> Config {
-    Config::from_file(&root().join("examples/botgate.yaml"), &EnvResolver)
+pub async fn example_config() -> Settings {
+    botgate::deps::load_file(&root().join("examples/botgate.yaml"), &EnvResolver)
         .await
         .unwrap()
 }
 
 /// Deps over the given store and queue with a fixed clock.
 pub fn deps(
-    config: Config,
+    config: Settings,
     store: Arc<dyn DedupStore>,
     queue: Arc<dyn Queue>,
     clock: Arc<FixedClock>,

@@ -31,6 +31,6 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error>
 }
 
 /// Loads the configuration (see [`botgate::deps::load_config_from_env`]).
-pub async fn load_config() -> Result<botgate::config::Config, Error> {
+pub async fn load_config() -> Result<botgate::Settings, Error> {
     Ok(botgate::deps::load_config_from_env().await?)
 }

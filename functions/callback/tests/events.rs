@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use botgate::callback::Deps;
 use botgate::clock::FixedClock;
-use botgate::config::{Config, EnvResolver};
+use botgate::config::EnvResolver;
 use botgate::metrics::Recorded;
 use botgate::queue::memory::MemoryQueue;
 use botgate::store::memory::MemoryStore;
@@ -20,7 +20,7 @@ fn root() -> PathBuf {
 }
 
 async fn deps() -> (Deps, Arc<MemoryQueue>, Arc<Recorded>) {
-    let config = Config::from_file(&root().join("examples/botgate.yaml"), &EnvResolver)
+    let config = botgate::deps::load_file(&root().join("examples/botgate.yaml"), &EnvResolver)
         .await
         .unwrap();
     let clock = Arc::new(FixedClock::at_ms(EVENTS_TIME_MS));

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use botgate::clock::FixedClock;
-use botgate::config::{Config, EnvResolver};
+use botgate::config::EnvResolver;
 use botgate::delivery::transport::DryRun;
 use botgate::deps::DispatchStores;
 use botgate::metrics::Recorded;
@@ -23,7 +23,7 @@ fn root() -> PathBuf {
 
 #[tokio::test]
 async fn every_sample_batch_is_dispatched() {
-    let config = Config::from_file(&root().join("examples/botgate.yaml"), &EnvResolver)
+    let config = botgate::deps::load_file(&root().join("examples/botgate.yaml"), &EnvResolver)
         .await
         .unwrap();
     assert!(config.delivery.dry_run, "the example configuration is a dry run");
@@ -75,7 +75,7 @@ async fn every_sample_batch_is_dispatched() {
 
 #[tokio::test]
 async fn a_malformed_record_is_reported_failed() {
-    let config = Config::from_file(&root().join("examples/botgate.yaml"), &EnvResolver)
+    let config = botgate::deps::load_file(&root().join("examples/botgate.yaml"), &EnvResolver)
         .await
         .unwrap();
     let d = botgate::deps::dispatcher_with(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use botgate::clock::FixedClock;
-use botgate::config::{Config, EnvResolver};
+use botgate::config::EnvResolver;
 use botgate::delivery::transport::DryRun;
 use botgate::deps::DispatchStores;
 use botgate::metrics::Recorded;
@@ -29,7 +29,7 @@ fn event(name: &str) -> LambdaEvent<Value> {
 
 #[tokio::test]
 async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
-    let config = Config::from_file(&root().join("examples/botgate.yaml"), &EnvResolver)
+    let config = botgate::deps::load_file(&root().join("examples/botgate.yaml"), &EnvResolver)
         .await
         .unwrap();
     let transport = Arc::new(DryRun::recording());

@@ -4,11 +4,20 @@
 
 use serde_json::{Value, json};
 
+use super::call::{Call, SendError, Target, classify_errcode, json_body, required, snippet};
 use super::transport::{HttpRequest, HttpResponse};
-use super::{Call, SendError, Target, classify_errcode, credential, json_body, snippet};
-use crate::config::Bot;
-use crate::message::Message;
-use crate::platform::dingtalk::render;
+use crate::bot::Bot;
+use botgate_core::Credentials;
+use botgate_core::message::Message;
+use botgate_core::platform::dingtalk::{self, render};
+use botgate_core::secret::Secret;
+
+fn credentials(bot: &Bot) -> Result<&dingtalk::Credentials, SendError> {
+    match &bot.credentials {
+        Credentials::Dingtalk(c) => Ok(c),
+        _ => Err(SendError::Permanent(format!("bot `{}` is not a dingtalk bot", bot.id))),
+    }
+}
 
 /// Session webhooks closer than this to expiry are not used.
 pub const SESSION_MARGIN_MS: i64 = 10_000;
@@ -17,7 +26,10 @@ pub const RETRYABLE: [i64; 2] = [130_101, -1];
 
 /// `POST /v1.0/oauth2/accessToken {appKey, appSecret}`.
 pub fn token_request(base: &str, bot: &Bot) -> Result<HttpRequest, SendError> {
-    let body = json!({"appKey": credential(bot, &["app_key"])?, "appSecret": credential(bot, &["app_secret"])?});
+    let c = credentials(bot)?;
+    let app_key = required(bot, "app_key", c.app_key.as_deref())?;
+    let app_secret = required(bot, "app_secret", c.app_secret.as_ref().map(Secret::expose))?;
+    let body = json!({"appKey": app_key, "appSecret": app_secret});
     Ok(HttpRequest::post(
         format!("{base}/v1.0/oauth2/accessToken"),
         body.to_string(),
@@ -99,7 +111,12 @@ pub(crate) fn send_request(call: &Call<'_>, token: &str) -> Result<HttpRequest, 
     if let Some(url) = session_webhook(call) {
         return Ok(HttpRequest::post(url, render(call.message).to_string()));
     }
-    let robot = credential(call.bot, &["robot_code", "app_key"])?;
+    let c = credentials(call.bot)?;
+    let robot = required(
+        call.bot,
+        "robot_code",
+        call.bot.robot_code.as_deref().or(c.app_key.as_deref()),
+    )?;
     let (key, param) = robot_param(call.message);
     let (group, to) = match call.target {
         Target::Reply(ev) => match (ev.chat_type.as_deref(), ev.chat_id.as_deref(), ev.sender_id.as_deref()) {

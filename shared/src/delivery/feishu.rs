@@ -4,10 +4,12 @@
 
 use serde_json::{Value, json};
 
+use super::call::{Call, SendError, Target, classify_code, json_body, required, snippet};
 use super::transport::{HttpRequest, HttpResponse};
-use super::{Call, SendError, Target, classify_code, credential, json_body, snippet};
-use crate::config::Bot;
-use crate::platform::feishu::render;
+use crate::bot::Bot;
+use botgate_core::Credentials;
+use botgate_core::platform::feishu::render;
+use botgate_core::secret::Secret;
 
 /// Codes meaning the token is invalid or expired.
 pub const TOKEN_INVALID: [i64; 3] = [99991663, 99991664, 99991671];
@@ -16,7 +18,12 @@ pub const RETRYABLE: [i64; 4] = [99991400, 99991401, 1_000_004, 1_000_005];
 
 /// `POST /open-apis/auth/v3/tenant_access_token/internal`.
 pub fn token_request(base: &str, bot: &Bot) -> Result<HttpRequest, SendError> {
-    let body = json!({"app_id": credential(bot, &["app_id"])?, "app_secret": credential(bot, &["app_secret"])?});
+    let Credentials::Feishu(c) = &bot.credentials else {
+        return Err(SendError::Permanent(format!("bot `{}` is not a feishu bot", bot.id)));
+    };
+    let app_id = required(bot, "app_id", c.app_id.as_deref())?;
+    let app_secret = required(bot, "app_secret", c.app_secret.as_ref().map(Secret::expose))?;
+    let body = json!({"app_id": app_id, "app_secret": app_secret});
     Ok(HttpRequest::post(
         format!("{base}/open-apis/auth/v3/tenant_access_token/internal"),
         body.to_string(),

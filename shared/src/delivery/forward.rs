@@ -12,10 +12,10 @@
 
 use serde_json::json;
 
-use super::SendError;
+use super::call::SendError;
 use super::transport::{HttpRequest, HttpResponse};
-use crate::crypto;
-use crate::event::Event;
+use botgate_core::crypto;
+use botgate_core::event::Event;
 
 /// The signature header's value for `body` at `timestamp_secs`.
 pub fn signature(secret: &str, timestamp_secs: i64, body: &str) -> String {
@@ -37,15 +37,9 @@ pub fn verify(secret: &str, timestamp: &str, signature_header: &str, body: &str,
     crypto::ct_eq(signature(secret, ts, body).as_bytes(), signature_header.as_bytes())
 }
 
-/// True for `https://` URLs, and `http://` to this machine (local development and tests).
+/// True for URLs botgate may forward to (see [`super::endpoint::check`]).
 pub fn allowed_url(url: &str) -> bool {
-    url.starts_with("https://")
-        || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| {
-                url.strip_prefix(p)
-                    .is_some_and(|r| r.is_empty() || r.starts_with([':', '/']))
-            })
+    super::endpoint::check(url).is_ok()
 }
 
 /// The signed request.
@@ -91,5 +85,6 @@ mod tests {
         assert!(allowed_url("http://127.0.0.1:8080/x"));
         assert!(!allowed_url("http://example.com/hook"));
         assert!(!allowed_url("http://127.0.0.1.evil.com/x"));
+        assert!(!allowed_url("http://localhost:9@127.0.0.1:18500/x"));
     }
 }

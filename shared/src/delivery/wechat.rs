@@ -4,18 +4,25 @@
 
 use serde_json::{Value, json};
 
+use super::call::{Call, SendError, Target, classify_errcode, json_body, required};
 use super::transport::{HttpRequest, HttpResponse};
-use super::{Call, SendError, Target, classify_errcode, credential, json_body};
-use crate::config::Bot;
-use crate::platform::wechat::render;
+use crate::bot::Bot;
+use botgate_core::Credentials;
+use botgate_core::platform::wechat::render;
+use botgate_core::secret::Secret;
 
 /// Token invalid or expired.
 pub const TOKEN_INVALID: [i64; 3] = [40001, 40014, 42001];
 
 /// `POST /cgi-bin/stable_token`.
 pub fn token_request(base: &str, bot: &Bot) -> Result<HttpRequest, SendError> {
-    let body = json!({"grant_type": "client_credential", "appid": credential(bot, &["app_id"])?,
-                      "secret": credential(bot, &["app_secret"])?, "force_refresh": false});
+    let Credentials::Wechat(c) = &bot.credentials else {
+        return Err(SendError::Permanent(format!("bot `{}` is not a wechat bot", bot.id)));
+    };
+    let app_id = required(bot, "app_id", c.app_id.as_deref())?;
+    let app_secret = required(bot, "app_secret", c.app_secret.as_ref().map(Secret::expose))?;
+    let body = json!({"grant_type": "client_credential", "appid": app_id,
+                      "secret": app_secret, "force_refresh": false});
     Ok(HttpRequest::post(
         format!("{base}/cgi-bin/stable_token"),
         body.to_string(),

@@ -4,10 +4,19 @@
 
 use serde_json::{Value, json};
 
+use super::call::{Call, SendError, Target, classify_errcode, json_body, required};
 use super::transport::{HttpRequest, HttpResponse};
-use super::{Call, SendError, Target, classify_errcode, credential, json_body};
-use crate::config::Bot;
-use crate::platform::wecom::render_bot;
+use crate::bot::Bot;
+use botgate_core::Credentials;
+use botgate_core::platform::wecom::{self, render_bot};
+use botgate_core::secret::Secret;
+
+fn credentials(bot: &Bot) -> Result<&wecom::Credentials, SendError> {
+    match &bot.credentials {
+        Credentials::Wecom(c) => Ok(c),
+        _ => Err(SendError::Permanent(format!("bot `{}` is not a wecom bot", bot.id))),
+    }
+}
 
 /// Token invalid or expired.
 pub const TOKEN_INVALID: [i64; 3] = [40001, 40014, 42001];
@@ -17,8 +26,18 @@ pub const RETRYABLE: [i64; 3] = [-1, 45009, 45033];
 /// `GET /cgi-bin/gettoken?corpid&corpsecret`.
 pub fn token_request(base: &str, bot: &Bot) -> Result<HttpRequest, SendError> {
     let query: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("corpid", credential(bot, &["corp_id"])?)
-        .append_pair("corpsecret", credential(bot, &["corp_secret", "secret"])?)
+        .append_pair(
+            "corpid",
+            required(bot, "corp_id", credentials(bot)?.corp_id.as_deref())?,
+        )
+        .append_pair(
+            "corpsecret",
+            required(
+                bot,
+                "corp_secret",
+                credentials(bot)?.corp_secret.as_ref().map(Secret::expose),
+            )?,
+        )
         .finish();
     Ok(HttpRequest::get(format!("{base}/cgi-bin/gettoken?{query}")))
 }
@@ -49,7 +68,7 @@ pub(crate) fn send_request(call: &Call<'_>, token: &str) -> Result<HttpRequest, 
     };
     let agent = match agent {
         Some(a) => a,
-        None => credential(call.bot, &["agent_id"])?,
+        None => required(call.bot, "agent_id", credentials(call.bot)?.agent_id.as_deref())?,
     };
     let agent: Value = agent
         .parse::<i64>()

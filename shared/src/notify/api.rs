@@ -11,17 +11,19 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::inbound::{Rejection, Request};
-use crate::message::{Button, Mentions, Message};
 use crate::queue::{OutgoingMessage, QueueError, fifo_id};
+use crate::template::{MessageSpec, Templates};
+use botgate_core::inbound::{Rejection, Request};
+use botgate_core::message::{Button, Mentions, Message};
+use botgate_core::secret::Secret;
 
 /// `notify_api:` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiSettings {
     /// `Authorization: Bearer <token>` accepted when set.
-    pub bearer_token: Option<crate::secret::Secret>,
+    pub bearer_token: Option<Secret>,
     /// `X-Botgate-Timestamp` + `X-Botgate-Signature` accepted when set.
-    pub hmac_secret: Option<crate::secret::Secret>,
+    pub hmac_secret: Option<Secret>,
     /// Accepted clock skew of signed requests, seconds.
     pub timestamp_window_secs: i64,
     /// The offset times are shown in.
@@ -31,40 +33,11 @@ pub struct ApiSettings {
 }
 
 impl ApiSettings {
-    /// Parses `notify_api:`; `None` when absent (the API is off).
-    pub fn parse(v: Option<&Value>) -> Result<Option<Self>, String> {
-        let Some(v) = v.filter(|v| !v.is_null()) else {
-            return Ok(None);
-        };
-        let text = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.trim().is_empty());
-        let bearer_token = text("bearer_token").map(crate::secret::Secret::new);
-        let hmac_secret = text("hmac_secret").map(crate::secret::Secret::new);
-        if bearer_token.is_none() && hmac_secret.is_none() {
-            return Err("set `bearer_token` or `hmac_secret` (or leave `notify_api` out to turn the API off)".into());
-        }
-        let offset = text("utc_offset").unwrap_or("+08:00");
-        let utc_offset = time::UtcOffset::parse(
-            offset,
-            time::macros::format_description!("[offset_hour]:[offset_minute]"),
-        )
-        .map_err(|_| format!("`utc_offset` {offset:?} is not like +08:00"))?;
-        Ok(Some(Self {
-            bearer_token,
-            hmac_secret,
-            timestamp_window_secs: v.get("timestamp_window_secs").and_then(Value::as_i64).unwrap_or(300),
-            utc_offset,
-            mention_all: match v.get("mention_all") {
-                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-                _ => vec!["critical".into()],
-            },
-        }))
-    }
-
     /// Checks the request's credentials: a matching bearer token, or a fresh valid signature.
     pub fn authenticate(&self, req: &Request<'_>, now_secs: i64) -> Result<(), Rejection> {
         if let (Some(want), Some(auth)) = (&self.bearer_token, req.header("authorization")) {
             let given = auth.strip_prefix("Bearer ").unwrap_or_default();
-            return if crate::crypto::ct_eq(given.as_bytes(), want.expose().as_bytes()) {
+            return if botgate_core::crypto::ct_eq(given.as_bytes(), want.expose().as_bytes()) {
                 Ok(())
             } else {
                 Err(Rejection::WrongToken(
@@ -93,7 +66,7 @@ impl ApiSettings {
             )));
         }
         let want = crate::delivery::forward::signature(secret.expose(), ts_n, &String::from_utf8_lossy(req.body));
-        if crate::crypto::ct_eq(want.as_bytes(), sig.as_bytes()) {
+        if botgate_core::crypto::ct_eq(want.as_bytes(), sig.as_bytes()) {
             Ok(())
         } else {
             Err(Rejection::BadSignature(
@@ -140,20 +113,29 @@ fn malformed(why: impl Into<String>) -> Rejection {
 /// `POST /notify/{target}`: `{"text": ".."}`, or `{"message": {type, title, text, buttons,
 /// color, mentions}, "data": {..}}` where title and text are minijinja templates over data.
 pub fn parse_notify(body: &[u8]) -> Result<Message, Rejection> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| malformed(format!("body is not JSON: {e}")))?;
-    if let Some(t) = v.get("text").and_then(Value::as_str) {
+    #[derive(Deserialize)]
+    struct Body {
+        #[serde(default)]
+        text: Option<String>,
+        #[serde(default)]
+        message: Option<MessageSpec>,
+        #[serde(default)]
+        data: Option<Value>,
+    }
+    let b: Body = serde_json::from_slice(body).map_err(|e| {
+        malformed(format!(
+            "body is not {{\"text\": ...}} or {{\"message\": {{...}}, \"data\": {{...}}}}: {}",
+            botgate_core::secret::redact_serde_error(&e.to_string())
+        ))
+    })?;
+    if let Some(t) = b.text {
         return Ok(Message::text(t));
     }
-    let n = crate::scheduler::Notification {
-        name: "notify".into(),
-        targets: Vec::new(),
-        message: v
-            .get("message")
-            .cloned()
-            .ok_or_else(|| malformed("expected {\"text\": ...} or {\"message\": {...}, \"data\": {...}}"))?,
-        data: v.get("data").cloned().unwrap_or(json!({})),
-    };
-    crate::scheduler::render(&n, "").map_err(|e| malformed(e.to_string()))
+    let spec = b
+        .message
+        .ok_or_else(|| malformed("expected {\"text\": ...} or {\"message\": {...}, \"data\": {...}}"))?;
+    let ctx = crate::template::context(json!({"data": b.data.unwrap_or(json!({})), "notification": "notify"}));
+    Templates::render_once(&spec, "message", &ctx).map_err(|e| malformed(e.to_string()))
 }
 
 /// One alert of an Alertmanager webhook.

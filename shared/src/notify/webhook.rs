@@ -5,10 +5,10 @@ use serde_json::{Value, json};
 
 use crate::delivery::transport::{HttpRequest, HttpResponse};
 use crate::delivery::{SendError, classify_code, json_body};
-use crate::event::Platform;
-use crate::message::Message;
-use crate::platform::{dingtalk, feishu, wecom};
-use crate::secret::Secret;
+use botgate_core::event::Platform;
+use botgate_core::message::Message;
+use botgate_core::platform::{dingtalk, feishu, wecom};
+use botgate_core::secret::Secret;
 
 /// One custom group bot.
 #[derive(Debug, Clone, PartialEq, Eq)]

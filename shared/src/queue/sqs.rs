@@ -195,7 +195,7 @@ impl SqsQueue {
             return Ok((0, 0));
         }
         let records = batch.iter().map(|r| r.record.clone()).collect();
-        let request_id = crate::crypto::random_nonce(16);
+        let request_id = botgate_core::crypto::random_nonce(16);
         let failed = dispatcher
             .process_batch_detailed(&request_id, records, deadline_ms)
             .await;

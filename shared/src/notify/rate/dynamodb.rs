@@ -34,7 +34,7 @@ impl RateLimiter for DynamoLimiter {
     async fn acquire(&self, key: &str, now_ms: i64, rules: &[RateRule]) -> Result<Acquired, StoreError> {
         for attempt in 0..MAX_CONFLICTS {
             if attempt > 0 {
-                let jitter = u64::from(crate::crypto::random_bytes::<1>()[0]) % (5 + attempt.min(20) * 2);
+                let jitter = u64::from(botgate_core::crypto::random_bytes::<1>()[0]) % (5 + attempt.min(20) * 2);
                 tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
             }
             let item = get_consistent(&self.client, &self.table, key).await?;

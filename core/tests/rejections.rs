@@ -2,10 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use botgate::crypto::{self, wxbiz::WxCipher};
-use botgate::inbound::{Accepted, Options, OwnedRequest, SampleKind, Verifier};
-use botgate::platform::feishu;
-use botgate::{Platform, sample};
+use botgate_core::Verifier;
+use botgate_core::crypto::{self, wxbiz::WxCipher};
+use botgate_core::inbound::{Accepted, Options, OwnedRequest, SampleKind};
+use botgate_core::platform::feishu;
+use botgate_core::{Platform, sample};
 use serde_json::{Value, json};
 
 const NOW: i64 = 1_795_440_463;
@@ -25,11 +26,11 @@ fn creds(platform: Platform) -> Value {
     }
 }
 
-fn verify(platform: Platform, req: &OwnedRequest) -> Result<Accepted, botgate::Rejection> {
+fn verify(platform: Platform, req: &OwnedRequest) -> Result<Accepted, botgate_core::Rejection> {
     verify_with(platform, &creds(platform), req)
 }
 
-fn verify_with(platform: Platform, c: &Value, req: &OwnedRequest) -> Result<Accepted, botgate::Rejection> {
+fn verify_with(platform: Platform, c: &Value, req: &OwnedRequest) -> Result<Accepted, botgate_core::Rejection> {
     Verifier::from_credentials(platform, c)
         .unwrap()
         .verify(&req.as_request(), NOW, &Options::default())
@@ -54,7 +55,7 @@ fn samples_are_accepted_on_every_platform() {
 fn oversized_body_is_413_on_every_platform() {
     for p in Platform::ALL {
         let mut req = sample_of(p);
-        req.body = "x".repeat(botgate::inbound::DEFAULT_MAX_BODY_BYTES + 1);
+        req.body = "x".repeat(botgate_core::inbound::DEFAULT_MAX_BODY_BYTES + 1);
         let err = verify(p, &req).unwrap_err();
         assert_eq!((err.reason(), err.status()), ("too_large", 413), "{p}");
     }
@@ -253,7 +254,7 @@ fn unknown_types_fall_back_to_unknown_with_raw() {
     else {
         panic!("not accepted")
     };
-    assert_eq!(event.message_type, Some(botgate::MessageType::Unknown));
+    assert_eq!(event.message_type, Some(botgate_core::MessageType::Unknown));
     assert_eq!(event.event_type, "miniprogrampage");
     assert_eq!(event.raw, body);
     let body = "<xml><ToUserName>gh</ToUserName><FromUserName>u1</FromUserName><CreateTime>1795440463</CreateTime><MsgType>event</MsgType><Event>some_future_event</Event></xml>";
@@ -262,7 +263,7 @@ fn unknown_types_fall_back_to_unknown_with_raw() {
     else {
         panic!("not accepted")
     };
-    assert_eq!(event.kind, botgate::EventKind::Unknown);
+    assert_eq!(event.kind, botgate_core::EventKind::Unknown);
     assert_eq!(event.raw, body);
 }
 

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 /// Who to mention. Platforms that cannot mention in a given form ignore it: Feishu and
 /// WeChat have no mobile mentions, WeChat has no mentions at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Mentions {
     /// @all / @everyone.
     #[serde(default)]
@@ -28,6 +30,8 @@ impl Mentions {
 
 /// A button on a card: a label and the URL it opens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
 pub struct Button {
     /// The label.
     pub text: String,

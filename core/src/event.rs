@@ -14,13 +14,33 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     /// Feishu / Lark open platform.
+    #[serde(alias = "lark")]
     Feishu,
     /// DingTalk open platform.
+    #[serde(alias = "ding")]
     Dingtalk,
     /// WeChat Official Account (公众号).
+    #[serde(alias = "weixin", alias = "mp")]
     Wechat,
     /// WeCom (企业微信) self-built application.
+    #[serde(alias = "wework", alias = "qywx")]
     Wecom,
+}
+
+/// The names a configuration may use for a platform (the aliases included).
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Platform {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Platform".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "feishu (or lark), dingtalk, wechat (the Official Account) or wecom",
+            "type": "string",
+            "enum": ["feishu", "lark", "dingtalk", "ding", "wechat", "weixin", "mp", "wecom", "wework", "qywx"]
+        })
+    }
 }
 
 impl Platform {

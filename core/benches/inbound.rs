@@ -1,19 +1,16 @@
 //! Inbound cost per platform (verify + decrypt + parse + normalize) on the vector requests,
 //! next to the raw floor: SHA-256 + base64 decode + AES-256-CBC over the same bytes.
 //!
-//! Run: `make bench` (or `cargo bench -p botgate --bench inbound`).
+//! Run: `make bench` (or `cargo bench -p botgate-core --bench inbound`).
 
 use std::hint::black_box;
 
-use botgate::Platform;
-use botgate::crypto;
-use botgate::inbound::{Options, OwnedRequest, Verifier};
+use botgate_core::inbound::{Options, OwnedRequest};
+use botgate_core::{Platform, Verifier, crypto};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 
-/// mimalloc: fewer and cheaper allocations per request than the system allocator.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator, as in the callback function that ships (no mimalloc there).
 
 const VECTORS: &str = include_str!("../tests/fixtures/platforms.json");
 

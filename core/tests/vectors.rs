@@ -3,10 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use botgate::Platform;
-use botgate::crypto::{self, wxbiz::WxCipher};
-use botgate::inbound::{Accepted, Options, OwnedRequest, Verifier};
-use botgate::platform::{dingtalk, feishu};
+use botgate_core::Platform;
+use botgate_core::Verifier;
+use botgate_core::crypto::{self, wxbiz::WxCipher};
+use botgate_core::inbound::{Accepted, Options, OwnedRequest};
+use botgate_core::platform::{dingtalk, feishu};
 use serde_json::Value;
 
 const VECTORS: &str = include_str!("fixtures/platforms.json");

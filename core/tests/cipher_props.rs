@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use botgate::crypto::{self, wxbiz::WxCipher};
-use botgate::platform::feishu;
+use botgate_core::crypto::{self, wxbiz::WxCipher};
+use botgate_core::platform::feishu;
 use proptest::prelude::*;
 
 fn encoding_aes_key() -> impl Strategy<Value = String> {

@@ -1,7 +1,8 @@
 //! The inbound contract every platform module implements: an HTTP request in, exactly one
 //! of a URL-verification answer, a verified event with its answer, or a typed rejection out.
 //!
-//! [`Rejection::status`] is the one place that maps rejections to HTTP statuses.
+//! [`Rejection::status`] is the one place that maps rejections to HTTP statuses. The
+//! platform modules implement this contract; [`crate::platform::Verifier`] dispatches over them.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -9,8 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::event::{Event, Platform};
-use crate::platform::{dingtalk, feishu, wechat, wecom};
+use crate::event::Event;
 
 /// The largest body accepted by default (256 KiB); real callbacks are a few KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -321,65 +321,7 @@ pub enum CredentialsError {
     Shape(String),
 }
 
-/// A bot's verifier: its credentials checked and its keys derived, ready for requests.
-#[derive(Debug, Clone)]
-pub enum Verifier {
-    /// Feishu / Lark.
-    Feishu(feishu::Verifier),
-    /// DingTalk.
-    Dingtalk(dingtalk::Verifier),
-    /// WeChat Official Account.
-    Wechat(wechat::Verifier),
-    /// WeCom.
-    Wecom(wecom::Verifier),
-}
-
-impl Verifier {
-    /// Builds a verifier from a credentials object with the vectors' field names.
-    pub fn from_credentials(platform: Platform, credentials: &serde_json::Value) -> Result<Self, CredentialsError> {
-        fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, CredentialsError> {
-            T::deserialize(v).map_err(|e| CredentialsError::Shape(e.to_string()))
-        }
-        Ok(match platform {
-            Platform::Feishu => Self::Feishu(feishu::Verifier::new(parse(credentials)?)?),
-            Platform::Dingtalk => Self::Dingtalk(dingtalk::Verifier::new(parse(credentials)?)?),
-            Platform::Wechat => Self::Wechat(wechat::Verifier::new(parse(credentials)?)?),
-            Platform::Wecom => Self::Wecom(wecom::Verifier::new(parse(credentials)?)?),
-        })
-    }
-
-    /// The platform this verifier speaks.
-    pub fn platform(&self) -> Platform {
-        match self {
-            Self::Feishu(_) => Platform::Feishu,
-            Self::Dingtalk(_) => Platform::Dingtalk,
-            Self::Wechat(_) => Platform::Wechat,
-            Self::Wecom(_) => Platform::Wecom,
-        }
-    }
-
-    /// Verifies, decrypts, parses and normalizes one request. `now` is Unix seconds.
-    pub fn verify(&self, req: &Request<'_>, now: i64, opts: &Options) -> Result<Accepted, Rejection> {
-        match self {
-            Self::Feishu(v) => v.verify(req, now, opts),
-            Self::Dingtalk(v) => v.verify(req, now, opts),
-            Self::Wechat(v) => v.verify(req, now, opts),
-            Self::Wecom(v) => v.verify(req, now, opts),
-        }
-    }
-
-    /// The default timestamp window for this platform, in seconds.
-    pub fn default_window_secs(&self) -> u64 {
-        match self {
-            Self::Feishu(_) => feishu::DEFAULT_WINDOW_SECS,
-            Self::Dingtalk(_) => dingtalk::DEFAULT_WINDOW_SECS,
-            Self::Wechat(_) => wechat::DEFAULT_WINDOW_SECS,
-            Self::Wecom(_) => wecom::DEFAULT_WINDOW_SECS,
-        }
-    }
-}
-
-/// The kinds of sample callback that [`crate::sample`] can generate.
+/// The kinds of sample callback that the platforms' `sample_request` functions generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SampleKind {

@@ -1,0 +1,155 @@
+//! One module per platform (inbound verification and normalization, outbound signing and
+//! rendering, sample callbacks), and the dispatch over them: [`Credentials`] and
+//! [`Verifier`]. The platform modules implement the contract of [`crate::inbound`] and
+//! never look up here.
+
+pub mod dingtalk;
+pub mod feishu;
+pub mod wechat;
+pub mod wecom;
+
+use crate::event::Platform;
+use crate::inbound::{Accepted, CredentialsError, Options, OwnedRequest, Rejection, Request, SampleKind};
+
+/// A bot's credentials, by platform, under the platform consoles' names.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// Feishu / Lark.
+    Feishu(feishu::Credentials),
+    /// DingTalk.
+    Dingtalk(dingtalk::Credentials),
+    /// WeChat Official Account.
+    Wechat(wechat::Credentials),
+    /// WeCom.
+    Wecom(wecom::Credentials),
+}
+
+impl Credentials {
+    /// Reads a credentials object with the vectors' field names (`encrypt_key`, `token`, ...)
+    /// for `platform`. Names the field that is wrong, never its value.
+    pub fn from_json(platform: Platform, credentials: &serde_json::Value) -> Result<Self, CredentialsError> {
+        fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, CredentialsError> {
+            T::deserialize(v).map_err(|e| CredentialsError::Shape(crate::secret::redact_serde_error(&e.to_string())))
+        }
+        Ok(match platform {
+            Platform::Feishu => Self::Feishu(parse(credentials)?),
+            Platform::Dingtalk => Self::Dingtalk(parse(credentials)?),
+            Platform::Wechat => Self::Wechat(parse(credentials)?),
+            Platform::Wecom => Self::Wecom(parse(credentials)?),
+        })
+    }
+
+    /// The platform these credentials are for.
+    pub fn platform(&self) -> Platform {
+        match self {
+            Self::Feishu(_) => Platform::Feishu,
+            Self::Dingtalk(_) => Platform::Dingtalk,
+            Self::Wechat(_) => Platform::Wechat,
+            Self::Wecom(_) => Platform::Wecom,
+        }
+    }
+
+    /// One field by its console name (`encrypt_key`, `corp_id`, ...), when set. Holds
+    /// secrets: for the code that has to use them, never for logs.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        fn s(v: &Option<crate::secret::Secret>) -> Option<&str> {
+            v.as_ref().map(crate::secret::Secret::expose)
+        }
+        fn p(v: &Option<String>) -> Option<&str> {
+            v.as_deref()
+        }
+        match (self, name) {
+            (Self::Feishu(c), "app_id") => p(&c.app_id),
+            (Self::Feishu(c), "app_secret") => s(&c.app_secret),
+            (Self::Feishu(c), "encrypt_key") => s(&c.encrypt_key),
+            (Self::Feishu(c), "verification_token") => s(&c.verification_token),
+            (Self::Dingtalk(c), "token") => s(&c.token),
+            (Self::Dingtalk(c), "aes_key") => s(&c.aes_key),
+            (Self::Dingtalk(c), "app_key") => p(&c.app_key),
+            (Self::Dingtalk(c), "app_secret") => s(&c.app_secret),
+            (Self::Dingtalk(c), "receive_id") => p(&c.receive_id),
+            (Self::Wechat(c), "token") => s(&c.token),
+            (Self::Wechat(c), "encoding_aes_key") => s(&c.encoding_aes_key),
+            (Self::Wechat(c), "app_id") => p(&c.app_id),
+            (Self::Wechat(c), "app_secret") => s(&c.app_secret),
+            (Self::Wecom(c), "token") => s(&c.token),
+            (Self::Wecom(c), "encoding_aes_key") => s(&c.encoding_aes_key),
+            (Self::Wecom(c), "corp_id") => p(&c.corp_id),
+            (Self::Wecom(c), "corp_secret") => s(&c.corp_secret),
+            (Self::Wecom(c), "agent_id") => p(&c.agent_id),
+            _ => None,
+        }
+        .filter(|v| !v.is_empty())
+    }
+
+    /// A ready-to-send sample callback for these credentials (signed, and encrypted where
+    /// the credentials turn encryption on). `now` is Unix seconds.
+    pub fn sample_request(&self, kind: SampleKind, text: &str, now: i64) -> Result<OwnedRequest, String> {
+        match self {
+            Self::Feishu(c) => feishu::sample_request(c, kind, text, now),
+            Self::Dingtalk(c) => dingtalk::sample_request(c, kind, text, now),
+            Self::Wechat(c) => wechat::sample_request(c, kind, text, now),
+            Self::Wecom(c) => wecom::sample_request(c, kind, text, now),
+        }
+    }
+}
+
+/// A bot's verifier: its credentials checked and its keys derived, ready for requests.
+#[derive(Debug, Clone)]
+pub enum Verifier {
+    /// Feishu / Lark.
+    Feishu(feishu::Verifier),
+    /// DingTalk.
+    Dingtalk(dingtalk::Verifier),
+    /// WeChat Official Account.
+    Wechat(wechat::Verifier),
+    /// WeCom.
+    Wecom(wecom::Verifier),
+}
+
+impl Verifier {
+    /// Prepares a verifier from a bot's credentials.
+    pub fn new(credentials: Credentials) -> Result<Self, CredentialsError> {
+        Ok(match credentials {
+            Credentials::Feishu(c) => Self::Feishu(feishu::Verifier::new(c)?),
+            Credentials::Dingtalk(c) => Self::Dingtalk(dingtalk::Verifier::new(c)?),
+            Credentials::Wechat(c) => Self::Wechat(wechat::Verifier::new(c)?),
+            Credentials::Wecom(c) => Self::Wecom(wecom::Verifier::new(c)?),
+        })
+    }
+
+    /// Builds a verifier from a credentials object with the vectors' field names.
+    pub fn from_credentials(platform: Platform, credentials: &serde_json::Value) -> Result<Self, CredentialsError> {
+        Self::new(Credentials::from_json(platform, credentials)?)
+    }
+
+    /// The platform this verifier speaks.
+    pub fn platform(&self) -> Platform {
+        match self {
+            Self::Feishu(_) => Platform::Feishu,
+            Self::Dingtalk(_) => Platform::Dingtalk,
+            Self::Wechat(_) => Platform::Wechat,
+            Self::Wecom(_) => Platform::Wecom,
+        }
+    }
+
+    /// Verifies, decrypts, parses and normalizes one request. `now` is Unix seconds.
+    pub fn verify(&self, req: &Request<'_>, now: i64, opts: &Options) -> Result<Accepted, Rejection> {
+        match self {
+            Self::Feishu(v) => v.verify(req, now, opts),
+            Self::Dingtalk(v) => v.verify(req, now, opts),
+            Self::Wechat(v) => v.verify(req, now, opts),
+            Self::Wecom(v) => v.verify(req, now, opts),
+        }
+    }
+
+    /// The default timestamp window for this platform, in seconds.
+    pub fn default_window_secs(&self) -> u64 {
+        match self {
+            Self::Feishu(_) => feishu::DEFAULT_WINDOW_SECS,
+            Self::Dingtalk(_) => dingtalk::DEFAULT_WINDOW_SECS,
+            Self::Wechat(_) => wechat::DEFAULT_WINDOW_SECS,
+            Self::Wecom(_) => wecom::DEFAULT_WINDOW_SECS,
+        }
+    }
+}

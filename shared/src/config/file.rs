@@ -1,0 +1,363 @@
+//! The configuration file's typed tree: every section and field botgate reads, exactly as
+//! written (references unresolved, nothing validated beyond its shape). Unknown keys are
+//! refused. `botgate.schema.json` is generated from these types.
+
+use std::collections::BTreeMap;
+
+use botgate_core::Platform;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::leaf::{Flag, Located, Num, OneOrMany, Scalar, Text};
+use crate::template::MessageSpec;
+
+/// A botgate configuration: bots, and what to do with their events.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "botgate configuration")]
+pub struct ConfigFile {
+    /// Where events are remembered and queued.
+    #[serde(default)]
+    pub gateway: Option<Gateway>,
+    /// How the dispatcher sends.
+    #[serde(default)]
+    pub delivery: Option<Delivery>,
+    /// Named notification targets: custom group bots by webhook, or a chat through a bot.
+    #[serde(default)]
+    pub targets: Option<BTreeMap<String, Target>>,
+    /// The notify API (`POST /notify/{target}`, `POST /alertmanager/{target}`); off without it.
+    #[serde(default)]
+    pub notify_api: Option<NotifyApi>,
+    /// Notifications sent on a schedule (or by the scheduler function's input).
+    #[serde(default)]
+    pub notifications: Option<BTreeMap<String, Notification>>,
+    /// What the dispatcher does with each event: the first matching rule wins.
+    #[serde(default)]
+    pub rules: Option<Vec<Rule>>,
+    /// The bots, by id: the callback URL is `https://<api>/<platform>/<bot id>`.
+    #[schemars(required, extend("propertyNames" = {"pattern": "^[A-Za-z0-9_-]+$"}))]
+    pub bots: Option<BTreeMap<String, Bot>>,
+}
+
+/// Which dedup store to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// In process memory (local runs and tests).
+    #[default]
+    Memory,
+    /// A DynamoDB table.
+    Dynamodb,
+}
+
+/// Which queue to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueKind {
+    /// In process memory (local runs and tests).
+    #[default]
+    Memory,
+    /// An SQS FIFO queue.
+    Sqs,
+}
+
+/// `gateway:` storage and queue settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gateway {
+    /// Where delivered event ids are remembered: memory (default; one process only) or dynamodb.
+    pub store: Option<Located<StoreKind>>,
+    /// Where accepted events go: memory (default) or sqs (a FIFO queue).
+    pub queue: Option<Located<QueueKind>>,
+    /// The DynamoDB table (store dynamodb): partition key `pk`, TTL attribute `expiration`.
+    pub table: Option<Text>,
+    /// The SQS FIFO queue URL (queue sqs).
+    pub queue_url: Option<Text>,
+    /// How long an event id is remembered, in seconds (default 86400; Feishu retries for about 7 hours).
+    pub dedup_retention_secs: Option<Located<Num>>,
+    /// The largest queue message in bytes (default 262144); larger events are refused with 413.
+    pub max_message_bytes: Option<Located<Num>>,
+    /// How long conversation state lives after its last change, in seconds (default 3600).
+    pub state_ttl_secs: Option<Located<Num>>,
+}
+
+/// `delivery:` how the dispatcher sends.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// Print each request instead of sending it (tokens stand in as DRY-RUN-TOKEN).
+    pub dry_run: Option<Located<Flag>>,
+    /// Timeout of one HTTP request, in milliseconds (default 5000).
+    pub timeout_ms: Option<Located<Num>>,
+    /// Retries of retryable failures (network errors, 5xx, 429, rate-limit codes).
+    pub retry: Option<Retry>,
+    /// The platforms' API base URLs (defaults: the platforms' own).
+    pub base_urls: Option<BaseUrls>,
+}
+
+/// `delivery.retry:` exponential backoff with jitter, within the invocation's deadline.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Attempts in all, the first included (1-20, default 4).
+    pub max_attempts: Option<Located<Num>>,
+    /// The first backoff in ms (default 200), doubled each time.
+    pub base_delay_ms: Option<Located<Num>>,
+    /// The largest backoff in ms (default 5000).
+    pub max_delay_ms: Option<Located<Num>>,
+}
+
+/// `delivery.base_urls:` the platforms' API base URLs.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BaseUrls {
+    /// Default https://open.feishu.cn (a Lark bot sets `api_base` instead).
+    pub feishu: Option<Text>,
+    /// Default https://api.dingtalk.com.
+    pub dingtalk: Option<Text>,
+    /// Default https://api.weixin.qq.com.
+    pub wechat: Option<Text>,
+    /// Default https://qyapi.weixin.qq.com.
+    pub wecom: Option<Text>,
+}
+
+/// The kind of a notification target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetType {
+    /// A Feishu/Lark custom group bot (signed in the body when `secret` is set).
+    FeishuWebhook,
+    /// A DingTalk custom group robot (signed in the query when `secret` is set).
+    DingtalkWebhook,
+    /// A WeCom group bot (the key in the URL is the credential).
+    WecomWebhook,
+    /// A chat or user through one of the configured bots.
+    App,
+}
+
+/// One notification target.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// feishu_webhook, dingtalk_webhook, wecom_webhook or app.
+    #[serde(rename = "type")]
+    pub kind: Located<TargetType>,
+    /// Webhooks: the webhook address.
+    pub url: Option<Text>,
+    /// Feishu and DingTalk webhooks: the signing secret, when the bot has signing on.
+    pub secret: Option<Text>,
+    /// app: the bot that sends.
+    pub bot: Option<Text>,
+    /// app: the chat or user id.
+    pub to: Option<Text>,
+    /// Limits, each at most `max` sends in any `per_secs` (default: the platform's published ones).
+    pub rate_limit: Option<Vec<RateLimit>>,
+}
+
+/// At most `max` sends in any `per_secs` seconds.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// The window, in seconds.
+    pub per_secs: Located<Num>,
+    /// Sends allowed in it.
+    pub max: Located<Num>,
+}
+
+/// `notify_api:` the notify API's settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyApi {
+    /// `Authorization: Bearer <bearer_token>` is accepted when set.
+    pub bearer_token: Option<Text>,
+    /// Signed requests (X-Botgate-Timestamp, X-Botgate-Signature) are accepted when set.
+    pub hmac_secret: Option<Text>,
+    /// Accepted clock skew of signed requests, in seconds (default 300).
+    pub timestamp_window_secs: Option<Located<Num>>,
+    /// The UTC offset alert times are shown at (default +08:00).
+    pub utc_offset: Option<Text>,
+    /// Alert severities that mention everyone (default [critical]).
+    pub mention_all: Option<Vec<String>>,
+}
+
+/// One scheduled notification.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notification {
+    /// EventBridge Scheduler's expression: cron(min hour dom month dow year), rate(5 minutes) or at(2026-12-01T09:00:00).
+    pub schedule: Option<Text>,
+    /// The IANA time zone the schedule is read in (default Asia/Shanghai).
+    pub timezone: Option<Text>,
+    /// The targets it goes to.
+    pub targets: Located<OneOrMany<String>>,
+    /// Template data (the input's `data` is merged over it).
+    pub data: Option<Value>,
+    /// The message; texts are minijinja templates over `data`, `notification` and `scheduled_time`.
+    pub message: Located<MessageSpec>,
+}
+
+/// The kinds of event a rule can match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KindName {
+    /// A message.
+    Message,
+    /// A click on an interactive card.
+    CardAction,
+    /// A follow / the app was added.
+    Subscribe,
+    /// An unfollow.
+    Unsubscribe,
+    /// A custom menu click.
+    MenuClick,
+    /// Anything else (routed by `event_type`).
+    Unknown,
+}
+
+/// One rule: `when` (every field given must match) and what to do.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Its name (in logs and effect keys; default `rule-<index>`).
+    pub name: Option<String>,
+    /// The conditions; an empty map matches every event.
+    pub when: Option<Located<When>>,
+    /// Answer the event where it came from.
+    pub reply: Option<Located<MessageSpec>>,
+    /// Send a message through a bot to a chat or user.
+    pub notify: Option<Located<NotifyAction>>,
+    /// POST the event, signed, to your HTTPS endpoint.
+    pub forward: Option<Located<ForwardAction>>,
+    /// Acknowledge and do nothing.
+    pub ignore: Option<bool>,
+    /// Several actions, in order.
+    pub actions: Option<Vec<Located<ActionItem>>>,
+    /// Set the conversation state (values are templates).
+    pub set_state: Option<Located<BTreeMap<String, Scalar>>>,
+    /// Delete the conversation state.
+    pub clear_state: Option<bool>,
+    /// Let the next matching rules run too.
+    #[serde(rename = "continue")]
+    pub keep_going: Option<bool>,
+}
+
+/// `when:` the conditions of a rule. Each field takes one value or a list.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    /// The platform.
+    pub platform: Option<OneOrMany<Platform>>,
+    /// The bot id.
+    pub bot: Option<OneOrMany<Scalar>>,
+    /// The platform's name for the event (`im.message.receive_v1`, `subscribe`, `robot_message`, ...).
+    pub event_type: Option<OneOrMany<Scalar>>,
+    /// The normalized kind.
+    pub kind: Option<OneOrMany<KindName>>,
+    /// p2p or group.
+    pub chat_type: Option<OneOrMany<Scalar>>,
+    /// The sender's id.
+    pub sender: Option<OneOrMany<Scalar>>,
+    /// The menu or event key.
+    pub key: Option<OneOrMany<Scalar>>,
+    /// The text, exactly (trimmed).
+    pub text: Option<Text>,
+    /// A command word such as /help, and its arguments.
+    pub command: Option<Text>,
+    /// A regular expression; named groups become `captures`.
+    pub regex: Option<Text>,
+    /// Every key given equals the stored conversation state's.
+    pub state: Option<Map<String, Value>>,
+}
+
+/// `notify:` a message through a bot to a chat or user.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyAction {
+    /// The bot that sends.
+    pub bot: Text,
+    /// The chat or user id (a template).
+    pub to: Text,
+    /// text (default), markdown or card.
+    #[serde(default, rename = "type")]
+    pub kind: crate::template::MessageKind,
+    /// The title (a template).
+    pub title: Option<String>,
+    /// The text (a template).
+    pub text: String,
+    /// Link buttons (cards).
+    #[serde(default)]
+    pub buttons: Vec<botgate_core::message::Button>,
+    /// The header colour (cards).
+    pub color: Option<String>,
+    /// Who to mention.
+    #[serde(default)]
+    pub mentions: botgate_core::message::Mentions,
+}
+
+/// `forward:` the event as signed JSON to an HTTPS endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardAction {
+    /// The endpoint (https://; http:// only to this machine).
+    pub url: Text,
+    /// The HMAC key the receiver checks the signature with.
+    pub secret: Text,
+}
+
+/// One item of `actions:`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionItem {
+    /// Answer the event.
+    Reply(MessageSpec),
+    /// Send through a bot.
+    Notify(NotifyAction),
+    /// Forward the event.
+    Forward(ForwardAction),
+    /// Do nothing.
+    Ignore(bool),
+}
+
+/// One bot: its platform, credentials (under the platform console's names) and options.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bot {
+    /// feishu (or lark), dingtalk, wechat or wecom.
+    pub platform: Located<Platform>,
+    /// Feishu: App ID; WeChat: AppID (the receive id in safe mode).
+    pub app_id: Option<Text>,
+    /// Feishu, WeChat, DingTalk: App Secret (gets access tokens; signs DingTalk chat bot requests).
+    pub app_secret: Option<Text>,
+    /// Feishu: Encrypt Key (turns on encryption and request signatures).
+    pub encrypt_key: Option<Text>,
+    /// Feishu: Verification Token.
+    pub verification_token: Option<Text>,
+    /// WeChat, WeCom, DingTalk event subscription: Token.
+    pub token: Option<Text>,
+    /// WeChat, WeCom: EncodingAESKey (43 characters; WeChat: safe mode).
+    pub encoding_aes_key: Option<Text>,
+    /// WeCom: CorpID.
+    pub corp_id: Option<Text>,
+    /// WeCom: the application's Secret.
+    #[serde(alias = "secret")]
+    pub corp_secret: Option<Text>,
+    /// WeCom: the application's AgentId.
+    pub agent_id: Option<Located<Num>>,
+    /// DingTalk event subscription: aes_key (43 characters).
+    pub aes_key: Option<Text>,
+    /// DingTalk: AppKey (the receive id of an internal app's events).
+    pub app_key: Option<Text>,
+    /// DingTalk: the receive id when it is not the app key (a suite key or corp id).
+    pub receive_id: Option<Text>,
+    /// DingTalk: the robot code for the robot API (default: app_key).
+    pub robot_code: Option<Text>,
+    /// The API base URL for this bot's sends (Lark: https://open.larksuite.com).
+    pub api_base: Option<Text>,
+    /// Accepted clock skew of signed timestamps, in seconds (default 300; DingTalk chat bots 3600; at most 3600).
+    pub timestamp_window_secs: Option<Located<Num>>,
+    /// The largest body accepted, in bytes (default 262144).
+    pub max_body_bytes: Option<Located<Num>>,
+    /// Feishu: the synchronous answer to card.action.trigger (default {}).
+    pub card_answer: Option<Located<Map<String, Value>>>,
+}

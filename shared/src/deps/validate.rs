@@ -1,0 +1,215 @@
+//! The configuration file's tree validated into [`Settings`]: every problem is found (not
+//! just the first), each with its path and line.
+
+mod bots;
+mod notify;
+mod rules;
+mod scope;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::bot::Bot;
+use crate::config::{ConfigError, ConfigFile, QueueKind, Resolved, StoreKind, file};
+use crate::delivery::{BaseUrls, DeliverySettings};
+use crate::notify::target::TargetSpec;
+use crate::rules::Rules;
+use crate::settings::{
+    Backends, DEFAULT_DEDUP_RETENTION_SECS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_STATE_TTL_SECS, Settings,
+};
+use botgate_core::Platform;
+use scope::Scope;
+
+pub(crate) use bots::fields_of;
+
+/// Validates the whole file.
+pub(crate) fn settings(f: &ConfigFile, refs: &Resolved) -> Result<Settings, ConfigError> {
+    let mut s = Scope::new(refs);
+    let Some(file_bots) = &f.bots else {
+        s.invalid("bots", 0, "missing: add a `bots:` map (it may be empty: `bots: {}`)");
+        return Err(ConfigError::many(s.into_problems()));
+    };
+    let platforms: BTreeMap<String, Platform> =
+        file_bots.iter().map(|(id, b)| (id.clone(), b.platform.value)).collect();
+    let gateway = gateway(&mut s, f.gateway.as_ref());
+    let delivery = delivery(&mut s, f.delivery.as_ref());
+    let bots = bots::all(&mut s, file_bots);
+    let rules = rules::all(&mut s, f.rules.as_deref().unwrap_or_default(), &platforms);
+    let empty = BTreeMap::new();
+    let file_targets = f.targets.as_ref().unwrap_or(&empty);
+    let targets = notify::targets(&mut s, file_targets, &platforms);
+    let notify_api = f.notify_api.as_ref().and_then(|a| notify::api(&mut s, a));
+    let target_names = file_targets.keys().map(|k| (k.clone(), ())).collect();
+    let notifications = notify::notifications(
+        &mut s,
+        f.notifications.as_ref().unwrap_or(&BTreeMap::new()),
+        &target_names,
+    );
+    if !s.is_clean() {
+        return Err(ConfigError::many(s.into_problems()));
+    }
+    let (backends, dedup_retention_secs, max_message_bytes, state_ttl_secs) = gateway;
+    Ok(Settings {
+        bots,
+        backends,
+        dedup_retention_secs,
+        max_message_bytes,
+        state_ttl_secs,
+        rules: Arc::new(rules),
+        delivery,
+        targets,
+        notify_api,
+        notifications,
+    })
+}
+
+/// Compiles a `rules:` list on its own (bots: the configured bot ids and platforms).
+pub(crate) fn rules_only(
+    list: &[file::Rule],
+    bots: &BTreeMap<String, Bot>,
+    refs: &Resolved,
+) -> Result<Rules, ConfigError> {
+    let mut s = Scope::new(refs);
+    let platforms = bots.iter().map(|(id, b)| (id.clone(), b.platform)).collect();
+    let rules = rules::all(&mut s, list, &platforms);
+    if s.is_clean() {
+        Ok(rules)
+    } else {
+        Err(ConfigError::many(s.into_problems()))
+    }
+}
+
+/// Builds one target on its own (bots: the configured bots).
+pub(crate) fn target_only(
+    name: &str,
+    t: &file::Target,
+    bots: &BTreeMap<String, Bot>,
+    refs: &Resolved,
+) -> Result<TargetSpec, ConfigError> {
+    let mut s = Scope::new(refs);
+    let platforms = bots.iter().map(|(id, b)| (id.clone(), b.platform)).collect();
+    match notify::target(&mut s, name, t, &platforms) {
+        Some(t) if s.is_clean() => Ok(t),
+        _ => Err(ConfigError::many(s.into_problems())),
+    }
+}
+
+/// Builds one scheduled notification on its own.
+pub(crate) fn notification_only(
+    name: &str,
+    n: &file::Notification,
+    targets: &BTreeMap<String, TargetSpec>,
+    refs: &Resolved,
+) -> Result<crate::notify::scheduled::Notification, ConfigError> {
+    let mut s = Scope::new(refs);
+    let names = targets.keys().map(|k| (k.clone(), ())).collect();
+    let mut built = notify::notifications(&mut s, &BTreeMap::from([(name.to_owned(), n.clone())]), &names);
+    match built.remove(name) {
+        Some(n) if s.is_clean() => Ok(n),
+        _ => Err(ConfigError::many(s.into_problems())),
+    }
+}
+
+/// Builds the notify API's settings on their own.
+pub(crate) fn api_only(a: &file::NotifyApi, refs: &Resolved) -> Result<crate::notify::api::ApiSettings, ConfigError> {
+    let mut s = Scope::new(refs);
+    match notify::api(&mut s, a) {
+        Some(a) if s.is_clean() => Ok(a),
+        _ => Err(ConfigError::many(s.into_problems())),
+    }
+}
+
+fn gateway(s: &mut Scope<'_>, g: Option<&file::Gateway>) -> (Backends, u64, usize, u64) {
+    let default = file::Gateway::default();
+    let g = g.unwrap_or(&default);
+    let store = g.store.as_ref().map_or(StoreKind::Memory, |k| k.value);
+    let queue = g.queue.as_ref().map_or(QueueKind::Memory, |k| k.value);
+    let table = s.opt(g.table.as_ref());
+    let queue_url = s.opt(g.queue_url.as_ref());
+    if store == StoreKind::Dynamodb && table.is_none() {
+        let line = g.store.as_ref().map_or(0, |k| k.line);
+        s.invalid("gateway.table", line, "is required when store is dynamodb");
+    }
+    if queue == QueueKind::Sqs {
+        let line = g.queue.as_ref().map_or(0, |k| k.line);
+        match &queue_url {
+            None => s.invalid("gateway.queue_url", line, "is required when queue is sqs"),
+            Some(u) if !u.deferred && !u.value.ends_with(".fifo") => s.invalid(
+                "gateway.queue_url",
+                u.line,
+                "must be an SQS FIFO queue (its name ends in .fifo)",
+            ),
+            _ => {}
+        }
+    }
+    let retention = g
+        .dedup_retention_secs
+        .as_ref()
+        .and_then(|n| s.num_in("gateway.dedup_retention_secs", n, 60, 14 * 86_400))
+        .unwrap_or(DEFAULT_DEDUP_RETENTION_SECS);
+    let max_message_bytes = g
+        .max_message_bytes
+        .as_ref()
+        .and_then(|n| s.num_in("gateway.max_message_bytes", n, 1024, 1024 * 1024))
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+    let state_ttl = g
+        .state_ttl_secs
+        .as_ref()
+        .and_then(|n| s.num_in("gateway.state_ttl_secs", n, 1, 366 * 86_400))
+        .unwrap_or(DEFAULT_STATE_TTL_SECS);
+    let backends = Backends {
+        store,
+        queue,
+        table: table.map(|t| t.value),
+        queue_url: queue_url.map(|u| u.value),
+    };
+    (backends, retention, max_message_bytes, state_ttl)
+}
+
+fn delivery(s: &mut Scope<'_>, d: Option<&file::Delivery>) -> DeliverySettings {
+    let mut out = DeliverySettings::default();
+    let Some(d) = d else {
+        return out;
+    };
+    if let Some(f) = &d.dry_run {
+        out.dry_run = s.flag("delivery.dry_run", f).unwrap_or(false);
+    }
+    if let Some(t) = &d.timeout_ms {
+        out.timeout_ms = s.num_in("delivery.timeout_ms", t, 1, 60_000).unwrap_or(out.timeout_ms);
+    }
+    if let Some(urls) = &d.base_urls {
+        let mut base = BaseUrls::default();
+        for (name, value, slot) in [
+            ("feishu", &urls.feishu, &mut base.feishu),
+            ("dingtalk", &urls.dingtalk, &mut base.dingtalk),
+            ("wechat", &urls.wechat, &mut base.wechat),
+            ("wecom", &urls.wecom, &mut base.wecom),
+        ] {
+            if let Some(u) = s.opt(value.as_ref()) {
+                s.url(&format!("delivery.base_urls.{name}"), &u);
+                *slot = u.value.trim_end_matches('/').to_owned();
+            }
+        }
+        out.base_urls = base;
+    }
+    if let Some(r) = &d.retry {
+        if let Some(n) = &r.max_attempts {
+            out.retry.max_attempts = s
+                .num_in("delivery.retry.max_attempts", n, 1, 20)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(out.retry.max_attempts);
+        }
+        if let Some(n) = &r.base_delay_ms {
+            out.retry.base_delay_ms = s
+                .num_in("delivery.retry.base_delay_ms", n, 1, 60_000)
+                .unwrap_or(out.retry.base_delay_ms);
+        }
+        if let Some(n) = &r.max_delay_ms {
+            out.retry.max_delay_ms = s
+                .num_in("delivery.retry.max_delay_ms", n, 1, 600_000)
+                .unwrap_or(out.retry.max_delay_ms);
+        }
+    }
+    out
+}

@@ -1,0 +1,218 @@
+//! `targets:`, `notify_api:` and `notifications:` checked and built.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::scope::Scope;
+use crate::config::file::{self, TargetType};
+use crate::notify::api::ApiSettings;
+use crate::notify::rate::RateRule;
+use crate::notify::scheduled::Notification;
+use crate::notify::target::{TargetKind, TargetSpec, default_rate};
+use crate::notify::webhook::Webhook;
+use crate::template::Templates;
+use botgate_core::Platform;
+use botgate_core::secret::Secret;
+
+/// Builds every target; `bots` are the configured bots' platforms.
+pub(crate) fn targets(
+    s: &mut Scope<'_>,
+    targets: &BTreeMap<String, file::Target>,
+    bots: &BTreeMap<String, Platform>,
+) -> BTreeMap<String, TargetSpec> {
+    targets
+        .iter()
+        .filter_map(|(name, t)| Some((name.clone(), target(s, name, t, bots)?)))
+        .collect()
+}
+
+/// Builds one target.
+pub(crate) fn target(
+    s: &mut Scope<'_>,
+    name: &str,
+    t: &file::Target,
+    bots: &BTreeMap<String, Platform>,
+) -> Option<TargetSpec> {
+    let path = format!("targets.{name}");
+    let line = t.kind.line;
+    let (kind, platform) = match t.kind.value {
+        TargetType::FeishuWebhook | TargetType::DingtalkWebhook | TargetType::WecomWebhook => {
+            let platform = match t.kind.value {
+                TargetType::FeishuWebhook => Platform::Feishu,
+                TargetType::DingtalkWebhook => Platform::Dingtalk,
+                _ => Platform::Wecom,
+            };
+            for (field, set) in [("bot", t.bot.is_some()), ("to", t.to.is_some())] {
+                if set {
+                    s.invalid(
+                        &format!("{path}.{field}"),
+                        line,
+                        format!("`{field}` is for `type: app` targets; a webhook target has `url`"),
+                    );
+                    return None;
+                }
+            }
+            let Some(url) = s.opt(t.url.as_ref()) else {
+                s.invalid(&path, line, "missing `url` (the webhook address)");
+                return None;
+            };
+            if !s.url(&format!("{path}.url"), &url) {
+                return None;
+            }
+            let secret = s.opt(t.secret.as_ref());
+            if let (Some(sec), Platform::Wecom) = (&secret, platform) {
+                s.invalid(
+                    &format!("{path}.secret"),
+                    sec.line,
+                    "WeCom group bots are not signed: leave out `secret` (the key is in the URL)",
+                );
+                return None;
+            }
+            (
+                TargetKind::Webhook(Webhook {
+                    platform,
+                    url: Secret::new(url.value),
+                    secret: secret.map(|s| Secret::new(s.value)),
+                }),
+                platform,
+            )
+        }
+        TargetType::App => {
+            if let Some(u) = &t.url {
+                s.invalid(
+                    &format!("{path}.url"),
+                    u.line,
+                    "`url` is for webhook targets; an app target has `bot` and `to`",
+                );
+                return None;
+            }
+            let Some(bot) = s.opt(t.bot.as_ref()) else {
+                s.invalid(&path, line, "missing `bot` (a configured bot id)");
+                return None;
+            };
+            let Some(to) = s.opt(t.to.as_ref()) else {
+                s.invalid(&path, line, "missing `to` (a chat or user id)");
+                return None;
+            };
+            let Some(platform) = bots.get(&bot.value).copied() else {
+                s.invalid(&format!("{path}.bot"), bot.line, format!("no bot `{}`", bot.value));
+                return None;
+            };
+            (
+                TargetKind::App {
+                    bot: bot.value,
+                    to: to.value,
+                },
+                platform,
+            )
+        }
+    };
+    let rate = match &t.rate_limit {
+        Some(list) => {
+            let mut rules = Vec::new();
+            for (i, r) in list.iter().enumerate() {
+                let at = format!("{path}.rate_limit[{i}]");
+                let per = s.num_in(&format!("{at}.per_secs"), &r.per_secs, 1, 86_400);
+                let max = s.num_in(&format!("{at}.max"), &r.max, 1, 1_000_000);
+                let (Some(per), Some(max)) = (per, max) else {
+                    return None;
+                };
+                rules.push(RateRule {
+                    window_ms: i64::try_from(per * 1000).unwrap_or(i64::MAX),
+                    max: u32::try_from(max).unwrap_or(u32::MAX),
+                });
+            }
+            rules
+        }
+        None if matches!(kind, TargetKind::Webhook(_)) => default_rate(platform),
+        None => Vec::new(),
+    };
+    Some(TargetSpec { kind, platform, rate })
+}
+
+/// Builds the notify API's settings.
+pub(crate) fn api(s: &mut Scope<'_>, a: &file::NotifyApi) -> Option<ApiSettings> {
+    let bearer_token = s.opt(a.bearer_token.as_ref()).map(|t| Secret::new(t.value));
+    let hmac_secret = s.opt(a.hmac_secret.as_ref()).map(|t| Secret::new(t.value));
+    if bearer_token.is_none() && hmac_secret.is_none() {
+        s.invalid(
+            "notify_api",
+            0,
+            "set `bearer_token` or `hmac_secret` (or leave `notify_api` out to turn the API off)",
+        );
+        return None;
+    }
+    let offset = s.opt(a.utc_offset.as_ref());
+    let utc_offset = match &offset {
+        None => time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC),
+        Some(o) => match time::UtcOffset::parse(
+            o.value.trim(),
+            time::macros::format_description!("[offset_hour]:[offset_minute]"),
+        ) {
+            Ok(v) => v,
+            Err(_) => {
+                s.invalid("notify_api.utc_offset", o.line, "must be like +08:00");
+                return None;
+            }
+        },
+    };
+    let window = match &a.timestamp_window_secs {
+        Some(w) => s.num_in("notify_api.timestamp_window_secs", w, 1, 3600)?,
+        None => 300,
+    };
+    Some(ApiSettings {
+        bearer_token,
+        hmac_secret,
+        timestamp_window_secs: i64::try_from(window).unwrap_or(300),
+        utc_offset,
+        mention_all: a.mention_all.clone().unwrap_or_else(|| vec!["critical".into()]),
+    })
+}
+
+/// Builds the scheduled notifications; `targets` are the configured target names.
+pub(crate) fn notifications(
+    s: &mut Scope<'_>,
+    list: &BTreeMap<String, file::Notification>,
+    targets: &BTreeMap<String, ()>,
+) -> BTreeMap<String, Notification> {
+    let mut out = BTreeMap::new();
+    for (name, n) in list {
+        let path = format!("notifications.{name}");
+        let names = n.targets.value.to_vec();
+        if names.is_empty() {
+            s.invalid(&format!("{path}.targets"), n.targets.line, "`targets` is empty");
+            continue;
+        }
+        if let Some(t) = names.iter().find(|t| !targets.contains_key(*t)) {
+            s.invalid(
+                &format!("{path}.targets"),
+                n.targets.line,
+                format!("no target `{t}` in `targets:`"),
+            );
+            continue;
+        }
+        let mut message = n.message.value.clone();
+        for text in message.strings_mut() {
+            *text = s.refs().substitute(text).0;
+        }
+        if let Err((field, why)) = Templates::new().add_message(&format!("{path}.message"), &message) {
+            s.invalid(&format!("{path}.message.{field}"), n.message.line, why);
+            continue;
+        }
+        let mut data = n.data.clone().unwrap_or_else(|| json!({}));
+        s.refs().substitute_value(&mut data);
+        out.insert(
+            name.clone(),
+            Notification {
+                name: name.clone(),
+                targets: names,
+                message,
+                data,
+                schedule: s.opt(n.schedule.as_ref()).map(|f| f.value),
+                timezone: s.opt(n.timezone.as_ref()).map(|f| f.value),
+            },
+        );
+    }
+    out
+}
