@@ -69,7 +69,7 @@ async fn signed_callbacks_end_as_one_reply_each() {
     let q = queue(&f.sdk, &f.queue_url);
     let mut received = 0;
     loop {
-        let (n, failed) = q.poll_once(&d, 0, later + 25_000).await.unwrap();
+        let (n, failed) = q.poll_once(&d, None, 0, later + 25_000).await.unwrap();
         assert_eq!(failed, 0);
         if n == 0 {
             break;
@@ -181,12 +181,12 @@ async fn always_failing_sends_reach_the_dlq_with_their_reason() {
     let mut failures = 0;
     for _ in 0..20 {
         let deadline = botgate::clock::SystemClock.now_ms() + 25_000;
-        let (_, failed) = q.poll_once(&d, 2, deadline).await.unwrap();
+        let (_, failed) = q.poll_once(&d, None, 2, deadline).await.unwrap();
         failures += failed;
         if failures >= 2 {
             // Once more after the visibility timeout: moto moves it to the DLQ.
             tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-            let (n, _) = q.poll_once(&d, 1, deadline).await.unwrap();
+            let (n, _) = q.poll_once(&d, None, 1, deadline).await.unwrap();
             assert_eq!(n, 0, "the record should have moved to the DLQ");
             break;
         }
@@ -209,7 +209,7 @@ async fn always_failing_sends_reach_the_dlq_with_their_reason() {
     fake.heal();
     assert_eq!(dlq.redrive_to(&q, 10).await.unwrap(), 1);
     let deadline = botgate::clock::SystemClock.now_ms() + 25_000;
-    let (n, failed) = q.poll_once(&d, 1, deadline).await.unwrap();
+    let (n, failed) = q.poll_once(&d, None, 1, deadline).await.unwrap();
     assert_eq!((n, failed), (1, 0));
     assert_eq!(fake.delivered_to("wecom").len(), 1);
 }
@@ -284,20 +284,20 @@ async fn a_rate_limited_notification_returns_when_the_limit_allows() {
     let q = queue(&f.sdk, &url);
     let now = botgate::clock::SystemClock.now_ms();
     assert_eq!(
-        q.poll_once(&d, 1, now + 1_000).await.unwrap(),
+        q.poll_once(&d, None, 1, now + 1_000).await.unwrap(),
         (2, 1),
         "one sent, one over the limit"
     );
     assert_eq!(fake.delivered_to("wecom-webhook").len(), 1);
     assert_eq!(
-        q.poll_once(&d, 0, now + 1_000).await.unwrap(),
+        q.poll_once(&d, None, 0, now + 1_000).await.unwrap(),
         (0, 0),
         "held back for now"
     );
     tokio::time::sleep(std::time::Duration::from_millis(4_500)).await;
     let now = botgate::clock::SystemClock.now_ms();
     assert_eq!(
-        q.poll_once(&d, 1, now + 10_000).await.unwrap(),
+        q.poll_once(&d, None, 1, now + 10_000).await.unwrap(),
         (1, 0),
         "back well before the 60 s timeout"
     );

@@ -26,7 +26,10 @@ const BEARER: &str = "notify-bearer-for-tests";
 const HMAC: &str = "notify-hmac-for-tests";
 
 fn settings() -> ApiSettings {
-    botgate::deps::notify_api(&json!({"bearer_token": BEARER, "hmac_secret": HMAC, "utc_offset": "+08:00"})).unwrap()
+    botgate::deps::notify_api(
+        &json!({"bearer_token": BEARER, "hmac_secret": HMAC, "utc_offset": "+08:00", "allow_templates": true}),
+    )
+    .unwrap()
 }
 
 async fn config(fake: &FakePlatform) -> Settings {

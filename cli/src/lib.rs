@@ -5,6 +5,7 @@ pub mod config;
 #[cfg(feature = "aws")]
 pub mod dlq;
 pub mod event;
+pub mod http;
 pub mod input;
 pub mod schedule;
 pub mod schedules;

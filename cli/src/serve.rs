@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::IntoResponse;
-use axum::serve::ListenerExt;
 use botgate::callback::{self, Deps};
 use botgate::config::{QueueKind, StoreKind};
 use botgate::dispatcher::{Dispatcher, Record};
@@ -141,6 +140,11 @@ async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
                 .iter()
                 .filter_map(|r| Some((r, failed.iter().find(|f| f.message_id == r.message_id)?)))
             {
+                if f.permanent {
+                    tracing::error!(message_id = %rec.message_id,
+                        "dead letter: the record can never succeed (on AWS it goes to the DLQ at once)");
+                    continue;
+                }
                 if rec.receive_count >= MAX_RECEIVES {
                     tracing::error!(message_id = %rec.message_id, receives = rec.receive_count,
                         "dead letter: the record failed {MAX_RECEIVES} times (on AWS it would now sit in the DLQ)");
@@ -164,10 +168,14 @@ async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
 /// Polls an SQS queue and runs the dispatcher on it (a local stand-in for Lambda's event
 /// source mapping, e.g. against moto).
 #[cfg(feature = "aws")]
-async fn dispatch_sqs(queue: botgate::queue::sqs::SqsQueue, dispatcher: Arc<Dispatcher>) {
+async fn dispatch_sqs(
+    queue: botgate::queue::sqs::SqsQueue,
+    dead_letters: Option<botgate::queue::sqs::SqsQueue>,
+    dispatcher: Arc<Dispatcher>,
+) {
     loop {
         let deadline = dispatcher.clock.now_ms() + 30_000;
-        if let Err(e) = queue.poll_once(&dispatcher, 10, deadline).await {
+        if let Err(e) = queue.poll_once(&dispatcher, dead_letters.as_ref(), 10, deadline).await {
             tracing::warn!(error = %e, "polling the queue failed; retrying in 5 s");
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         }
@@ -222,15 +230,43 @@ pub fn run(args: Args) -> Result<Outcome> {
     rt.block_on(serve(args))
 }
 
-async fn serve(args: Args) -> Result<Outcome> {
-    let config = crate::input::load_config_resolved(&args.config).await?;
-    let body_limit = config
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop`, systemd and Kubernetes send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    println!("botgate: shutting down (requests in flight may finish)");
+}
+
+/// The largest body any route takes: each route checks its own limit (the bots' and the
+/// notify API's) after this outer one.
+pub fn body_limit(config: &botgate::Settings) -> usize {
+    let bots = config
         .bots
         .values()
         .map(|b| b.options.max_body_bytes)
         .max()
-        .unwrap_or(0)
-        + 1;
+        .unwrap_or(0);
+    let notify = config.notify_api.as_ref().map_or(0, |n| n.max_body_bytes);
+    bots.max(notify) + 1
+}
+
+async fn serve(args: Args) -> Result<Outcome> {
+    let config = crate::input::load_config_resolved(&args.config).await?;
+    let body_limit = body_limit(&config);
     let bots: Vec<(String, String)> = config
         .bots
         .values()
@@ -281,7 +317,8 @@ async fn serve(args: Args) -> Result<Outcome> {
                     url,
                     deps.config.max_message_bytes,
                 );
-                drop(tokio::spawn(dispatch_sqs(queue, dispatcher)));
+                let dead_letters = botgate::deps::dead_letter_queue(&deps.config).await;
+                drop(tokio::spawn(dispatch_sqs(queue, dead_letters, dispatcher)));
             }
             #[cfg(not(feature = "aws"))]
             QueueKind::Sqs => {}
@@ -333,11 +370,9 @@ async fn serve(args: Args) -> Result<Outcome> {
             args.config.display()
         );
     }
+    let limits = deps.config.serve.clone();
     let app = router(Arc::new(deps), body_limit);
-    axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    crate::http::serve(listener, app, limits, shutdown_signal()).await?;
+    println!("botgate: stopped");
     Ok(Outcome::Ok)
 }

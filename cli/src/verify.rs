@@ -49,6 +49,7 @@ fn hint(r: &Rejection) -> &'static str {
         Rejection::Malformed(_) => "the request is not in the shape this platform sends: is --platform right?",
         Rejection::TooLarge { .. } => "the body is larger than the gateway accepts",
         Rejection::UnsupportedMethod(_) => "the platform uses GET only for URL verification and POST otherwise",
+        Rejection::Replayed(_) => "the same signed timestamp came with another message: a replay of a captured request",
     }
 }
 
@@ -68,7 +69,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     if args.json {
         let v = match &out {
             Ok(Accepted::Verification(r)) => json!({"outcome": "verification", "response": r}),
-            Ok(Accepted::Event { event, response }) => {
+            Ok(Accepted::Event { event, response, .. }) => {
                 json!({"outcome": "event", "response": response, "event": event})
             }
             Err(e) => {
@@ -82,7 +83,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 println!("accepted: {} URL verification", platform);
                 println!("answer:   {} {} {}", r.status, r.content_type, r.body);
             }
-            Ok(Accepted::Event { event, response }) => {
+            Ok(Accepted::Event { event, response, .. }) => {
                 println!(
                     "accepted: {} event {} ({})",
                     platform,

@@ -77,5 +77,8 @@ fn the_schema_command_prints_the_committed_schema() {
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let committed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("botgate.schema.json")).unwrap()).unwrap();
-    assert_eq!(printed, committed);
+    assert!(
+        printed == committed,
+        "botgate.schema.json is stale: run `botgate config schema > botgate.schema.json`"
+    );
 }

@@ -37,7 +37,7 @@ async fn feishu(
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     match verifier.verify(&req, now, &Options::default()) {
         Ok(Accepted::Verification(answer)) => (StatusCode::OK, answer.body),
-        Ok(Accepted::Event { event, response }) => {
+        Ok(Accepted::Event { event, response, .. }) => {
             // Deduplicate on event.event_id, queue it, then acknowledge.
             println!("{} from {:?}: {:?}", event.event_type, event.sender_id, event.text);
             (StatusCode::OK, response.body)

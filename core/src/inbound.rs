@@ -134,7 +134,22 @@ pub enum Accepted {
         event: Box<Event>,
         /// The answer to send the platform once the event is safely stored.
         response: Response,
+        /// Set when the request's signature does not cover its body (DingTalk's chat bot
+        /// signs only the timestamp): the same signature must not be accepted for another
+        /// event while it is fresh. The caller remembers it (see [`ReplayGuard`]).
+        replay_guard: Option<ReplayGuard>,
     },
+}
+
+/// A signature that authenticates a request without covering its body, so a captured one
+/// could carry a forged body. Whoever stores events remembers `key` for `window_secs` and
+/// refuses it for any other event id: the signature then proves one event, not any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayGuard {
+    /// Identifies the signature (a digest of the signed timestamp and the signature).
+    pub key: String,
+    /// How long the signature is accepted (its timestamp window), in seconds.
+    pub window_secs: u64,
 }
 
 impl Accepted {
@@ -178,6 +193,9 @@ pub enum Rejection {
     /// The HTTP method is not one the platform uses for this callback.
     #[error("unsupported method {0}")]
     UnsupportedMethod(String),
+    /// A signature that does not cover the body was already used for another event.
+    #[error("replayed signature: {0}")]
+    Replayed(String),
 }
 
 impl Rejection {
@@ -192,14 +210,20 @@ impl Rejection {
             Self::Malformed(_) => "malformed",
             Self::TooLarge { .. } => "too_large",
             Self::UnsupportedMethod(_) => "unsupported_method",
+            Self::Replayed(_) => "replayed_signature",
         }
     }
 
-    /// The HTTP status for this rejection: authentication failures 401, undecryptable or
+    /// The HTTP status for this rejection: authentication failures (a replayed signature
+    /// included) 401, undecryptable or
     /// unparseable 400, oversized 413, wrong method 405.
     pub fn status(&self) -> u16 {
         match self {
-            Self::BadSignature(_) | Self::StaleTimestamp(_) | Self::WrongToken(_) | Self::WrongReceiveId(_) => 401,
+            Self::BadSignature(_)
+            | Self::StaleTimestamp(_)
+            | Self::WrongToken(_)
+            | Self::WrongReceiveId(_)
+            | Self::Replayed(_) => 401,
             Self::Undecryptable(_) | Self::Malformed(_) => 400,
             Self::TooLarge { .. } => 413,
             Self::UnsupportedMethod(_) => 405,
@@ -305,9 +329,14 @@ pub fn check_method(method: &str, allowed: &[&str]) -> Result<(), Rejection> {
 /// A credentials object that cannot be used. Names the field, never its value.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum CredentialsError {
-    /// A required field is absent or empty.
-    #[error("missing field `{0}`")]
-    Missing(&'static str),
+    /// A required field is absent or empty; `needs` says which fields each mode takes.
+    #[error("missing field `{field}` ({needs})")]
+    Missing {
+        /// The field (or the choice of fields).
+        field: &'static str,
+        /// What the platform's modes need, in a sentence.
+        needs: &'static str,
+    },
     /// A field has a value of the wrong shape.
     #[error("field `{field}` is invalid: {why}")]
     Invalid {

@@ -108,6 +108,34 @@ pub enum Message {
     },
 }
 
+/// `text` with the platforms' mention markup made inert: Feishu's `<at user_id="all">`
+/// and WeCom markdown's `<@userid>` get a zero-width space after `<`, so they show as typed
+/// and notify nobody. Applied to the values templates insert (what users wrote), never to
+/// the mentions a configuration asks for (those are rendered from [`Mentions`]).
+pub fn defuse_mentions(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let hot = |i: usize| {
+        bytes[i] == b'<'
+            && match bytes.get(i + 1) {
+                Some(b'@') => true,
+                Some(b'/') => bytes.get(i + 2..i + 4).is_some_and(|w| w.eq_ignore_ascii_case(b"at")),
+                Some(_) => bytes.get(i + 1..i + 3).is_some_and(|w| w.eq_ignore_ascii_case(b"at")),
+                None => false,
+            }
+    };
+    if !(0..bytes.len()).any(hot) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, c) in text.char_indices() {
+        out.push(c);
+        if hot(i) {
+            out.push('\u{200B}');
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl Message {
     /// A plain text message without mentions.
     pub fn text(text: impl Into<String>) -> Self {
@@ -115,5 +143,21 @@ impl Message {
             text: text.into(),
             mentions: Mentions::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mention_markup_in_user_text_is_made_inert() {
+        assert_eq!(
+            defuse_mentions(r#"hi <at user_id="all"></at> and <AT id=all></AT>"#),
+            "hi <\u{200B}at user_id=\"all\"><\u{200B}/at> and <\u{200B}AT id=all><\u{200B}/AT>"
+        );
+        assert_eq!(defuse_mentions("<@zhangsan> 你好"), "<\u{200B}@zhangsan> 你好");
+        assert!(matches!(defuse_mentions("a < b, x@y.z"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(defuse_mentions("<a href>"), "<a href>");
     }
 }

@@ -8,8 +8,44 @@ pub mod feishu;
 pub mod wechat;
 pub mod wecom;
 
-use crate::event::Platform;
+use crate::event::{Event, Platform};
 use crate::inbound::{Accepted, CredentialsError, Options, OwnedRequest, Rejection, Request, SampleKind};
+
+/// The event without the credentials its payload carries, for handing to someone else (a
+/// forward): Feishu's verification token and card token (`token` at the top, in `header`
+/// and in `event`), and, unless `keep_session_webhook`, DingTalk's `sessionWebhook` (a URL
+/// that lets whoever holds it post to the conversation until it expires). WeChat and WeCom
+/// payloads carry no credential.
+pub fn shareable(event: &Event, keep_session_webhook: bool) -> Event {
+    let mut out = event.clone();
+    let strip: &[&[&str]] = match event.platform {
+        Platform::Feishu => &[&["token"], &["header", "token"], &["event", "token"]],
+        Platform::Dingtalk if !keep_session_webhook => &[&["sessionWebhook"], &["sessionWebhookExpiredTime"]],
+        _ => &[],
+    };
+    if !strip.is_empty()
+        && let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&event.raw)
+    {
+        for path in strip {
+            let Some((last, parents)) = path.split_last() else {
+                continue;
+            };
+            let mut at = Some(&mut v);
+            for p in parents {
+                at = at.and_then(|x| x.get_mut(*p));
+            }
+            if let Some(serde_json::Value::Object(map)) = at {
+                map.remove(*last);
+            }
+        }
+        out.raw = v.to_string();
+    }
+    if event.platform == Platform::Dingtalk && !keep_session_webhook {
+        out.reply.session_webhook = None;
+        out.reply.session_webhook_expires_ms = None;
+    }
+    out
+}
 
 /// A bot's credentials, by platform, under the platform consoles' names.
 #[derive(Debug, Clone)]

@@ -46,7 +46,7 @@ fn every_inbound_case() {
             let out = verifier.verify(&req.as_request(), now, &Options::default());
             match case["expect"].as_str().unwrap() {
                 "accept" => {
-                    let Ok(Accepted::Event { event, response }) = out else {
+                    let Ok(Accepted::Event { event, response, .. }) = out else {
                         panic!("{name}: expected an event, got {out:?}")
                     };
                     assert_eq!(response.status, 200, "{name}");

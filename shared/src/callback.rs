@@ -24,7 +24,7 @@ use crate::queue::{OutgoingMessage, Queue, QueueError};
 use crate::settings::Settings;
 use crate::store::{Claim, ClaimRequest, DedupStore, StoreError};
 use botgate_core::event::Platform;
-use botgate_core::inbound::{Accepted, Rejection, Request, Response};
+use botgate_core::inbound::{Accepted, Rejection, ReplayGuard, Request, Response};
 
 /// How long a claim holds while its owner enqueues: longer than the function's timeout
 /// (5 s in `template.yaml`), so a live owner is never taken over.
@@ -166,8 +166,10 @@ fn find_bot<'c>(config: &'c Settings, path: &str) -> Result<&'c Bot, CallbackErr
 }
 
 /// `POST /notify/{target}` and `POST /alertmanager/{target}`: authenticate, parse, queue,
-/// answer 202. The FIFO deduplication id is the request's digest, so a retried identical
-/// request within five minutes is accepted and not queued twice.
+/// answer 202. Credentials are checked before the target is looked up, so an unknown
+/// target cannot be told from a known one without them. The FIFO deduplication id is the
+/// request's digest, so a retried identical request within five minutes is accepted and
+/// not queued twice.
 async fn notify(
     deps: &Deps,
     source: &str,
@@ -181,17 +183,24 @@ async fn notify(
         deps.config.notify_api.as_ref().ok_or_else(|| {
             CallbackError::NotFound("the notify API is off (no notify_api in the configuration)".into())
         })?;
+    if !req.method.eq_ignore_ascii_case("POST") {
+        return Err(Rejection::UnsupportedMethod(format!("{} (use POST)", req.method)).into());
+    }
+    if req.body.len() > settings.max_body_bytes {
+        return Err(Rejection::TooLarge {
+            size: req.body.len(),
+            limit: settings.max_body_bytes,
+        }
+        .into());
+    }
+    settings.authenticate(req, now_ms.div_euclid(1000))?;
     if !deps.config.targets.contains_key(target) {
         return Err(CallbackError::NotFound(format!("no target `{target}`")));
     }
-    if req.method != "POST" {
-        return Err(Rejection::UnsupportedMethod(format!("{} (use POST)", req.method)).into());
-    }
-    settings.authenticate(req, now_ms.div_euclid(1000))?;
     let message = if source == "alertmanager" {
         crate::notify::api::parse_alertmanager(req.body, settings)?
     } else {
-        crate::notify::api::parse_notify(req.body)?
+        crate::notify::api::parse_notify(req.body, settings.allow_templates)?
     };
     let job = crate::notify::api::NotifyJob {
         target: target.to_owned(),
@@ -215,6 +224,28 @@ async fn notify(
     ))
 }
 
+/// Remembers a signature that does not cover its body ([`ReplayGuard`]) for its window:
+/// `Ok(true)` when this is its first use.
+async fn first_use(deps: &Deps, bot: &Bot, guard: &ReplayGuard, now_ms: i64) -> Result<bool, StoreError> {
+    let key = format!("signature#{}#{}#{}", bot.platform, bot.id, guard.key);
+    let claim = deps
+        .store
+        .claim(ClaimRequest {
+            key: &key,
+            now_ms,
+            in_progress_ms: IN_PROGRESS_MS,
+            retention_secs: i64::try_from(guard.window_secs.saturating_mul(2)).unwrap_or(i64::MAX),
+        })
+        .await?;
+    match claim {
+        Claim::Claimed(owner) | Claim::TookOver(owner) => {
+            deps.store.complete(&key, &owner).await?;
+            Ok(true)
+        }
+        Claim::Held(_) => Ok(false),
+    }
+}
+
 async fn process(
     deps: &Deps,
     path: &str,
@@ -228,9 +259,13 @@ async fn process(
     let bot = find_bot(&deps.config, path)?;
     trace.bot = bot.id.clone();
     trace.platform = Some(bot.platform);
-    let (event, response) = match bot.verifier.verify(req, now_ms.div_euclid(1000), &bot.options)? {
+    let (event, response, guard) = match bot.verifier.verify(req, now_ms.div_euclid(1000), &bot.options)? {
         Accepted::Verification(r) => return Ok((r, Outcome::Verification)),
-        Accepted::Event { event, response } => (event, response),
+        Accepted::Event {
+            event,
+            response,
+            replay_guard,
+        } => (event, response, replay_guard),
     };
     trace.event_id = event.event_id.clone();
     trace.event_type = event.event_type.clone();
@@ -239,16 +274,29 @@ async fn process(
     let msg = OutgoingMessage::for_event(&bot.id, &key, &event, now_ms).map_err(CallbackError::Queue)?;
     msg.check_size(deps.config.max_message_bytes)
         .map_err(CallbackError::TooLargeForQueue)?;
-    let claim = deps
-        .store
-        .claim(ClaimRequest {
-            key: &key,
-            now_ms,
-            in_progress_ms: IN_PROGRESS_MS,
-            retention_secs: i64::try_from(deps.config.dedup_retention_secs).unwrap_or(i64::MAX),
-        })
-        .await?;
+    let event_claim = deps.store.claim(ClaimRequest {
+        key: &key,
+        now_ms,
+        in_progress_ms: IN_PROGRESS_MS,
+        retention_secs: i64::try_from(deps.config.dedup_retention_secs).unwrap_or(i64::MAX),
+    });
+    // The signature's first use is claimed beside the event (one round trip for both).
+    let (claim, fresh) = match &guard {
+        Some(g) => {
+            let (claim, fresh) = tokio::join!(event_claim, first_use(deps, bot, g, now_ms));
+            (claim?, fresh?)
+        }
+        None => (event_claim.await?, true),
+    };
     match claim {
+        Claim::Claimed(owner) | Claim::TookOver(owner) if !fresh => {
+            // A new event under a signature already used for another: a captured
+            // timestamp and sign replayed with a forged body.
+            if let Err(e) = deps.store.release(&key, &owner).await {
+                tracing::warn!(event_id = %trace.event_id, error = %e, "could not release the claim of a refused event");
+            }
+            Err(Rejection::Replayed("this timestamp and sign were already used for another message".into()).into())
+        }
         Claim::Claimed(owner) | Claim::TookOver(owner) => {
             let (sent, completed) = tokio::join!(deps.queue.send(&msg), deps.store.complete(&key, &owner));
             if let Err(e) = sent {

@@ -114,6 +114,11 @@ impl RetryPolicy {
     }
 }
 
+/// DingTalk's session webhooks are on this host (`https://oapi.dingtalk.com/robot/sendBySession`).
+pub fn default_session_hosts() -> Vec<String> {
+    vec!["oapi.dingtalk.com".to_owned()]
+}
+
 /// Outbound settings (`delivery:`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliverySettings {
@@ -125,6 +130,8 @@ pub struct DeliverySettings {
     pub retry: RetryPolicy,
     /// Timeout of one HTTP request, ms.
     pub timeout_ms: u64,
+    /// The hosts a DingTalk session webhook may point at.
+    pub session_webhook_hosts: Vec<String>,
 }
 
 impl Default for DeliverySettings {
@@ -134,6 +141,7 @@ impl Default for DeliverySettings {
             base_urls: BaseUrls::default(),
             retry: RetryPolicy::default(),
             timeout_ms: 5_000,
+            session_webhook_hosts: default_session_hosts(),
         }
     }
 }
@@ -156,6 +164,11 @@ pub struct Delivery {
     pub retry: RetryPolicy,
     /// Dry run: no token requests; every send is printed by the transport instead.
     pub dry_run: bool,
+    /// The hosts a DingTalk session webhook may point at (default: DingTalk's own).
+    pub session_hosts: Vec<String>,
+    /// The longest one request may take (the transport's timeout), ms: a request is not
+    /// started unless it can finish before the caller's deadline.
+    pub request_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -181,7 +194,24 @@ impl Delivery {
             urls: BaseUrls::default(),
             retry: RetryPolicy::default(),
             dry_run: false,
+            session_hosts: default_session_hosts(),
+            request_timeout_ms: DeliverySettings::default().timeout_ms,
         }
+    }
+
+    /// True when a request started now could finish before `deadline_ms`.
+    fn has_time(&self, deadline_ms: i64) -> bool {
+        let needed = i64::try_from(self.request_timeout_ms)
+            .unwrap_or(i64::MAX)
+            .saturating_add(200);
+        self.clock.now_ms().saturating_add(needed) <= deadline_ms
+    }
+
+    /// The error of a request not started for lack of time.
+    fn no_time(attempts: u32) -> SendError {
+        SendError::retryable(format!(
+            "the invocation deadline is near: not starting a request that could not finish ({attempts} made)"
+        ))
     }
 
     /// The token cache.
@@ -274,10 +304,14 @@ impl Delivery {
             message,
             idem,
             now_ms: self.clock.now_ms(),
+            session_hosts: &self.session_hosts,
         };
         let mut attempts = 0;
         let mut refetched = false;
         loop {
+            if !self.has_time(deadline_ms) {
+                return Err(Self::no_time(attempts));
+            }
             attempts += 1;
             call.now_ms = self.clock.now_ms();
             let err = match self.attempt(&call).await {
@@ -321,6 +355,9 @@ impl Delivery {
     ) -> Result<Sent, SendError> {
         let mut attempts = 0;
         loop {
+            if !self.has_time(deadline_ms) {
+                return Err(Self::no_time(attempts));
+            }
             attempts += 1;
             let result = match self.transport.send(req).await {
                 Ok(resp) => classify(&resp),

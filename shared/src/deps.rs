@@ -138,6 +138,8 @@ pub fn dispatcher_with(
     delivery.urls = config.delivery.base_urls.clone();
     delivery.retry = config.delivery.retry;
     delivery.dry_run = config.delivery.dry_run;
+    delivery.session_hosts = config.delivery.session_webhook_hosts.clone();
+    delivery.request_timeout_ms = config.delivery.timeout_ms;
     let delivery = Arc::new(delivery);
     Dispatcher {
         notifier: Arc::new(crate::notify::Notifier::new(
@@ -208,6 +210,19 @@ pub async fn events_queue(config: &Settings) -> Option<crate::queue::sqs::SqsQue
         return None;
     }
     let url = config.backends.queue_url.as_ref()?;
+    let sdk = aws_config::load_from_env().await;
+    Some(crate::queue::sqs::SqsQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        url,
+        config.max_message_bytes,
+    ))
+}
+
+/// The events' dead-letter queue, when the configuration names one (the dispatcher moves
+/// records that can never succeed there at once).
+#[cfg(feature = "aws")]
+pub async fn dead_letter_queue(config: &Settings) -> Option<crate::queue::sqs::SqsQueue> {
+    let url = config.backends.dead_letter_queue_url.as_ref()?;
     let sdk = aws_config::load_from_env().await;
     Some(crate::queue::sqs::SqsQueue::new(
         aws_sdk_sqs::Client::new(&sdk),

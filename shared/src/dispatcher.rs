@@ -34,6 +34,10 @@ use crate::state::{StateStore, conversation_key, failure_key};
 use crate::store::{Claim, ClaimRequest, DedupStore, Status, StoreError};
 use botgate_core::event::Event;
 
+/// A record is started only with at least this much of the invocation left (each send
+/// also checks that its request can finish before the deadline).
+pub const MIN_RECORD_MS: i64 = 200;
+
 /// How long an action's claim holds while it runs: longer than the function's timeout
 /// (30 s in `template.yaml`), so a live instance is never taken over.
 pub const EFFECT_IN_PROGRESS_MS: i64 = 120_000;
@@ -88,6 +92,9 @@ pub enum RecordError {
     /// An earlier record of the same conversation failed in this batch.
     #[error("an earlier record of the same conversation failed")]
     Blocked,
+    /// Too little of the invocation was left to start the record.
+    #[error("the invocation's deadline is near")]
+    DeadlineNear,
 }
 
 impl RecordError {
@@ -109,7 +116,14 @@ impl RecordError {
             Self::InProgressElsewhere(_) => "in_progress_elsewhere",
             Self::Handler(_) => "handler_retry",
             Self::Blocked => "blocked",
+            Self::DeadlineNear => "deadline_near",
         }
+    }
+
+    /// True when the record can never succeed (it is not a botgate envelope, or names a
+    /// bot the configuration no longer has): retrying it only delays its conversation.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Malformed(_) | Self::UnknownBot(_))
     }
 }
 
@@ -120,6 +134,9 @@ pub struct Failure {
     pub message_id: String,
     /// When trying it again is worth it (Unix ms), when known.
     pub retry_at_ms: Option<i64>,
+    /// It will never succeed (not a botgate envelope, or its bot is gone): it belongs in
+    /// the dead-letter queue now, not after every redelivery.
+    pub permanent: bool,
 }
 
 /// The dispatcher's dependencies, built once per process.
@@ -252,13 +269,25 @@ impl Dispatcher {
     async fn process_group(&self, request_id: &str, records: Vec<Record>, deadline_ms: i64) -> Vec<Failure> {
         let mut failed: Vec<Failure> = Vec::new();
         for rec in records {
-            if let Some(first) = failed.first() {
+            // A record that can never succeed leaves the queue and blocks nothing.
+            if let Some(first) = failed.iter().find(|f| !f.permanent) {
                 tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::Blocked.reason(),
                     "record left for redelivery: an earlier record of its conversation failed");
                 let retry_at_ms = first.retry_at_ms;
                 failed.push(Failure {
                     message_id: rec.message_id,
                     retry_at_ms,
+                    permanent: false,
+                });
+                continue;
+            }
+            if self.clock.now_ms().saturating_add(MIN_RECORD_MS) > deadline_ms {
+                tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::DeadlineNear.reason(),
+                    "record left for redelivery: too little time left in this invocation to start it");
+                failed.push(Failure {
+                    message_id: rec.message_id,
+                    retry_at_ms: None,
+                    permanent: false,
                 });
                 continue;
             }
@@ -266,6 +295,7 @@ impl Dispatcher {
                 failed.push(Failure {
                     message_id: rec.message_id,
                     retry_at_ms: e.retry_at_ms(),
+                    permanent: e.is_permanent(),
                 });
             }
         }
@@ -592,19 +622,31 @@ impl Dispatcher {
                     .send(bot, Target::To(to), message, idem, cx.deadline_ms)
                     .await
             }
-            (Action::Forward { url, secret }, _) => {
-                let req = forward::request(
+            (
+                Action::Forward {
                     url,
-                    secret.expose(),
-                    &cx.bot.id,
-                    cx.event,
-                    &effect_id,
-                    self.clock.now_secs(),
-                );
-                self.delivery
-                    .send_raw(&req, forward::classify, true, cx.deadline_ms)
-                    .await
-            }
+                    secret,
+                    keep_session_webhook,
+                },
+                _,
+            ) => match crate::delivery::endpoint::check(url) {
+                // Rules' URLs are checked at load; a handler's are checked here.
+                Err(why) => Err(SendError::Permanent(format!("forward URL refused: {why}"))),
+                Ok(_) => {
+                    let req = forward::request(
+                        url,
+                        secret.expose(),
+                        &cx.bot.id,
+                        cx.event,
+                        *keep_session_webhook,
+                        &effect_id,
+                        self.clock.now_secs(),
+                    );
+                    self.delivery
+                        .send_raw(&req, forward::classify, true, cx.deadline_ms)
+                        .await
+                }
+            },
             _ => Err(SendError::Permanent("nothing to send".into())),
         };
         match result {

@@ -32,6 +32,36 @@ pub struct Backends {
     pub table: Option<String>,
     /// The SQS FIFO queue URL (queue `sqs`).
     pub queue_url: Option<String>,
+    /// The events' dead-letter queue URL, when records that can never succeed go there at once.
+    pub dead_letter_queue_url: Option<String>,
+}
+
+/// The limits of `botgate serve`'s HTTP listener (`serve:`); the Lambda functions sit
+/// behind API Gateway, which has its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeSettings {
+    /// A request's headers must arrive within this, seconds (half-open and slow clients).
+    pub header_read_timeout_secs: u64,
+    /// A whole request, body and answer, must be done within this, seconds.
+    pub request_timeout_secs: u64,
+    /// An idle keep-alive connection is closed after this, seconds.
+    pub idle_timeout_secs: u64,
+    /// Open connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// On shutdown, how long requests in flight may take to finish, seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
+            shutdown_grace_secs: 10,
+        }
+    }
 }
 
 /// The whole validated configuration.
@@ -57,6 +87,8 @@ pub struct Settings {
     pub notify_api: Option<ApiSettings>,
     /// Scheduled notifications by name.
     pub notifications: BTreeMap<String, Notification>,
+    /// `botgate serve`'s listener limits.
+    pub serve: ServeSettings,
 }
 
 impl Default for Settings {
@@ -72,6 +104,7 @@ impl Default for Settings {
             targets: BTreeMap::new(),
             notify_api: None,
             notifications: BTreeMap::new(),
+            serve: ServeSettings::default(),
         }
     }
 }

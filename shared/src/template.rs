@@ -5,6 +5,12 @@
 //! A message is a string (plain text) or a map: `{type: text|markdown|card, title, text,
 //! buttons: [{text, url}], color, mentions: {all, user_ids, mobiles}}`; `title` and `text`
 //! are minijinja templates.
+//!
+//! Every template runs bounded: [`FUEL`] instructions, [`RECURSION_LIMIT`] levels of nesting,
+//! [`MAX_OUTPUT_BYTES`] of output; past any of them the render fails (a permanent error for
+//! what it renders) instead of taking the process's memory or time. Values a template
+//! inserts (`{{ text }}`, what users wrote) have the platforms' mention markup made inert
+//! ([`botgate_core::message::defuse_mentions`]): only the configuration's `mentions` notify.
 
 use std::fmt;
 
@@ -84,6 +90,26 @@ impl From<Fields> for MessageSpec {
 }
 
 impl MessageSpec {
+    /// The message with its title and text taken as they are (not as templates).
+    pub fn literal(&self) -> Message {
+        let (title, text, mentions) = (
+            self.title.clone().unwrap_or_default(),
+            self.text.clone(),
+            self.mentions.clone(),
+        );
+        match self.kind {
+            MessageKind::Text => Message::Text { text, mentions },
+            MessageKind::Markdown => Message::Markdown { title, text, mentions },
+            MessageKind::Card => Message::Card {
+                title,
+                text,
+                buttons: self.buttons.clone(),
+                color: self.color.clone(),
+                mentions,
+            },
+        }
+    }
+
     /// A plain text template.
     pub fn text(text: impl Into<String>) -> Self {
         Self {
@@ -194,10 +220,55 @@ impl fmt::Debug for Templates {
     }
 }
 
+/// Instructions one render may execute (a loop over a few hundred items is a few thousand).
+pub const FUEL: u64 = 200_000;
+/// Nesting one render may reach (macros, includes, recursive loops).
+pub const RECURSION_LIMIT: usize = 32;
+/// The most output one render may write: ten times the largest message a platform takes.
+pub const MAX_OUTPUT_BYTES: usize = 256 * 1024;
+
+/// Writes what a template inserts with its mention markup made inert.
+fn formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &mut minijinja::State<'_, '_>,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    if value.is_safe() {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let text = value.to_string();
+    out.write_str(&botgate_core::message::defuse_mentions(&text))
+        .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "could not write the output"))
+}
+
+/// Output that refuses to grow past [`MAX_OUTPUT_BYTES`].
+#[derive(Default)]
+struct Capped {
+    out: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len().saturating_add(buf.len()) > MAX_OUTPUT_BYTES {
+            self.overflowed = true;
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Default for Templates {
     fn default() -> Self {
         let mut env = Environment::new();
-        env.set_recursion_limit(32);
+        env.set_recursion_limit(RECURSION_LIMIT);
+        env.set_fuel(Some(FUEL));
+        env.set_formatter(formatter);
         Self { env }
     }
 }
@@ -239,15 +310,27 @@ impl Templates {
         })
     }
 
-    /// Renders one template.
+    /// Renders one template, within the bounds.
     pub fn render(&self, id: &TemplateId, ctx: &minijinja::Value) -> Result<String, RenderError> {
-        self.env
-            .get_template(&id.0)
-            .and_then(|t| t.render(ctx))
-            .map_err(|e| RenderError {
-                name: id.0.clone(),
-                why: e.to_string(),
-            })
+        let err = |e: minijinja::Error| RenderError {
+            name: id.0.clone(),
+            why: e.to_string(),
+        };
+        let template = self.env.get_template(&id.0).map_err(err)?;
+        let mut out = Capped::default();
+        if let Err(e) = template.render_captured_to(ctx, &mut out) {
+            if out.overflowed {
+                return Err(RenderError {
+                    name: id.0.clone(),
+                    why: format!("the output passed {MAX_OUTPUT_BYTES} bytes"),
+                });
+            }
+            return Err(err(e));
+        }
+        String::from_utf8(out.out).map_err(|_| RenderError {
+            name: id.0.clone(),
+            why: "the output is not UTF-8".into(),
+        })
     }
 
     /// Renders a compiled message.
@@ -320,5 +403,48 @@ mod tests {
         let (field, why) = t.add_message("y", &bad).unwrap_err();
         assert_eq!(field, "text");
         assert!(why.contains("template"), "{why}");
+    }
+
+    #[test]
+    fn runaway_templates_stop_at_their_bounds() {
+        let started = std::time::Instant::now();
+        let ctx = context(serde_json::json!({}));
+        // 10^10 iterations: stopped by the fuel.
+        let loops =
+            MessageSpec::text("{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}");
+        let e = Templates::render_once(&loops, "loops", &ctx).unwrap_err();
+        assert!(e.why.contains("fuel"), "{e}");
+        // 2 MB of output in a few tens of thousands of instructions: stopped by the output cap.
+        let big = MessageSpec::text(format!(
+            "{{% for i in range(20000) %}}{}{{% endfor %}}",
+            "x".repeat(100)
+        ));
+        let e = Templates::render_once(&big, "big", &ctx).unwrap_err();
+        assert!(e.why.contains("bytes"), "{e}");
+        // A 100 MB string in one expression is refused too.
+        assert!(Templates::render_once(&MessageSpec::text("{{ 'x' * 100000000 }}"), "rep", &ctx).is_err());
+        let deep = MessageSpec::text("{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}");
+        assert!(Templates::render_once(&deep, "deep", &ctx).is_err());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn inserted_values_cannot_mention_anyone() {
+        let spec = MessageSpec::text("You said: {{ text }}");
+        let ctx = context(serde_json::json!({"text": "<at user_id=\"all\"></at> <@all>"}));
+        let Message::Text { text, .. } = Templates::render_once(&spec, "t", &ctx).unwrap() else {
+            panic!("not text")
+        };
+        assert!(!text.contains("<at") && !text.contains("<@"), "{text}");
+        // Markup written in the template itself is the configuration's choice and stays.
+        let own = MessageSpec::text("<at user_id=\"all\"></at> {{ text }}");
+        let Message::Text { text, .. } = Templates::render_once(&own, "t", &ctx).unwrap() else {
+            panic!("not text")
+        };
+        assert!(text.starts_with("<at user_id=\"all\"></at>"), "{text}");
     }
 }

@@ -27,6 +27,9 @@ pub const LEASE_MS: i64 = 10_000;
 pub const WAIT_MS: i64 = 5_000;
 /// How often it looks while waiting.
 pub const POLL_MS: u64 = 100;
+/// After a failed refresh while the token is still valid, how long it is used before the
+/// next refresh attempt.
+pub const REFRESH_BACKOFF_MS: i64 = 30_000;
 
 /// A token as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -163,7 +166,24 @@ impl TokenCache {
                     .await
                     .map_err(TokenError::from)?
                 {
-                    return self.refresh(key, f).await;
+                    let refreshed = self.refresh(key, f).await;
+                    let now = self.clock.now_ms();
+                    return match (refreshed, rec.token.as_deref().filter(|_| now < rec.expires_at_ms)) {
+                        (Ok(t), _) => Ok(t),
+                        (Err(_), Some(old)) => {
+                            // The refresh failed in the token's last minutes: the current one
+                            // still works. Use it, and try again in a while, not on every send.
+                            tracing::warn!(
+                                key,
+                                expires_in_ms = rec.expires_at_ms - now,
+                                "token refresh failed; the current token is still valid and is used meanwhile"
+                            );
+                            let until = rec.expires_at_ms.min(now + REFRESH_BACKOFF_MS) + REFRESH_AHEAD_MS;
+                            self.local_put(key, old, until);
+                            Ok(old.to_owned())
+                        }
+                        (Err(e), None) => Err(e),
+                    };
                 }
                 fetch = Some(f);
             }
@@ -186,7 +206,10 @@ impl TokenCache {
     {
         match fetch().await {
             Ok((token, lifetime_secs)) => {
-                let expires = self.clock.now_ms() + lifetime_secs.max(0) * 1000;
+                let expires = self
+                    .clock
+                    .now_ms()
+                    .saturating_add(lifetime_secs.max(0).saturating_mul(1000));
                 self.refreshes.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(key, lifetime_secs, "token refreshed");
                 self.store.put(key, &token, expires).await.map_err(TokenError::from)?;
@@ -212,5 +235,47 @@ impl TokenCache {
         }
         self.store.invalidate(key, token).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::token::memory::MemoryTokens;
+
+    #[derive(Debug)]
+    struct Failed;
+
+    impl From<TokenError> for Failed {
+        fn from(_: TokenError) -> Self {
+            Self
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_the_still_valid_token() {
+        let clock = Arc::new(FixedClock::at_ms(1_000_000));
+        let store = Arc::new(MemoryTokens::new());
+        // Two minutes left: inside the refresh window, still valid.
+        store.put("k", "old", 1_000_000 + 120_000).await.unwrap();
+        let cache = TokenCache::new(store, clock.clone());
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let failing = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(String, i64), Failed>(Failed)
+        };
+        assert_eq!(cache.get("k", failing).await.unwrap(), "old");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // The next sends use it without asking the platform again for a while.
+        clock.advance_ms(10_000);
+        assert_eq!(cache.get("k", failing).await.unwrap(), "old");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Then it tries again; once the token has expired, a failure is a failure.
+        clock.advance_ms(REFRESH_BACKOFF_MS);
+        assert_eq!(cache.get("k", failing).await.unwrap(), "old");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        clock.advance_ms(120_000);
+        assert!(cache.get("k", failing).await.is_err());
     }
 }

@@ -237,6 +237,10 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
 
 async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
     let path = uri.path().to_owned();
+    if path == "/redirect" {
+        // A receiver that answers with a redirect elsewhere (botgate must not follow it).
+        return (StatusCode::TEMPORARY_REDIRECT, [("location", "/forward/landing")], "moved").into_response();
+    }
     let Some(platform) = platform_of(&path) else {
         return reply(404, json!({"error": "no such endpoint"}));
     };

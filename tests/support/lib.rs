@@ -205,12 +205,17 @@ pub async fn create_fifo_queue_with_dlq(
 pub async fn fake_config(fake: &fake::FakePlatform) -> Settings {
     let mut c = example_config().await;
     c.delivery.dry_run = false;
+    // The fake platform serves DingTalk's session webhooks on loopback.
+    c.delivery.session_webhook_hosts = vec!["127.0.0.1".into()];
     c.delivery.base_urls = botgate::delivery::BaseUrls {
         feishu: fake.url.clone(),
         dingtalk: fake.url.clone(),
         wechat: fake.url.clone(),
         wecom: fake.url.clone(),
     };
+    // The fake answers on loopback at once (or after a scripted latency): a short timeout,
+    // so a send may start with little of a test's deadline left.
+    c.delivery.timeout_ms = 500;
     c.delivery.retry = botgate::delivery::RetryPolicy {
         max_attempts: 3,
         base_delay_ms: 20,
@@ -228,7 +233,8 @@ pub fn dispatcher(
     handlers: botgate::handler::Registry,
 ) -> (botgate::dispatcher::Dispatcher, Arc<Recorded>) {
     let metrics = Arc::new(Recorded::default());
-    let transport = Arc::new(botgate::delivery::transport::Reqwest::new(Duration::from_secs(5)).unwrap());
+    let timeout = Duration::from_millis(config.delivery.timeout_ms);
+    let transport = Arc::new(botgate::delivery::transport::Reqwest::new(timeout).unwrap());
     let d = botgate::deps::dispatcher_with(Arc::new(config), stores, transport, clock, metrics.clone(), handlers);
     (d, metrics)
 }

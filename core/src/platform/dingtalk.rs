@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use crate::crypto::{self, wxbiz::WxCipher};
 use crate::event::{Event, EventKind, MessageType, Platform};
 use crate::inbound::{
-    Accepted, CredentialsError, Options, OwnedRequest, Rejection, Request, Response, SampleKind, check_method,
-    check_timestamp,
+    Accepted, CredentialsError, Options, OwnedRequest, Rejection, ReplayGuard, Request, Response, SampleKind,
+    check_method, check_timestamp,
 };
 use crate::message::{Mentions, Message};
 use crate::secret::Secret;
@@ -19,8 +19,13 @@ use crate::secret::Secret;
 /// Default timestamp window for event subscriptions: 5 minutes (skew only; each push is
 /// signed afresh).
 pub const DEFAULT_WINDOW_SECS: u64 = 300;
-/// Default window for the chat bot: 1 hour, the limit DingTalk itself documents for `sign`.
-pub const DEFAULT_ROBOT_WINDOW_SECS: u64 = 3600;
+
+/// What each of the platform's modes needs, for errors about missing fields.
+pub const DINGTALK_NEEDS: &str = "DingTalk event subscription takes token, aes_key and app_key; the chat bot in HTTP mode takes app_secret; the robot API needs app_key and app_secret";
+/// Default window for the chat bot: 5 minutes. DingTalk documents one hour as the most it
+/// allows, but it signs every request when it sends it, so only clock skew needs room; and
+/// `sign` covers the timestamp alone, so a longer window is a longer replay window.
+pub const DEFAULT_ROBOT_WINDOW_SECS: u64 = 300;
 
 /// A DingTalk app's credentials, named as in the vectors.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -137,13 +142,31 @@ impl Verifier {
         let events = match (token, cipher, receive_id) {
             (Some(t), Some(c), Some(r)) => Some((t, c, r)),
             (None, None, _) => None,
-            (None, _, _) => return Err(CredentialsError::Missing("token")),
-            (_, None, _) => return Err(CredentialsError::Missing("aes_key")),
-            (_, _, None) => return Err(CredentialsError::Missing("app_key")),
+            (None, _, _) => {
+                return Err(CredentialsError::Missing {
+                    field: "token",
+                    needs: DINGTALK_NEEDS,
+                });
+            }
+            (_, None, _) => {
+                return Err(CredentialsError::Missing {
+                    field: "aes_key",
+                    needs: DINGTALK_NEEDS,
+                });
+            }
+            (_, _, None) => {
+                return Err(CredentialsError::Missing {
+                    field: "app_key",
+                    needs: DINGTALK_NEEDS,
+                });
+            }
         };
         let app_secret = creds.app_secret.filter(|s| !s.is_blank());
         if events.is_none() && app_secret.is_none() {
-            return Err(CredentialsError::Missing("token + aes_key + app_key, or app_secret"));
+            return Err(CredentialsError::Missing {
+                field: "token + aes_key + app_key, or app_secret",
+                needs: DINGTALK_NEEDS,
+            });
         }
         Ok(Self { events, app_secret })
     }
@@ -223,6 +246,7 @@ impl Verifier {
         Ok(Accepted::Event {
             event: Box::new(ev),
             response: answer,
+            replay_guard: None,
         })
     }
 
@@ -240,7 +264,8 @@ impl Verifier {
                 "sign does not match base64(HMAC-SHA256(app_secret, timestamp + \"\\n\" + app_secret))".into(),
             ));
         }
-        check_timestamp(ts, now, opts.window(DEFAULT_ROBOT_WINDOW_SECS))?;
+        let window = opts.window(DEFAULT_ROBOT_WINDOW_SECS);
+        check_timestamp(ts, now, window)?;
         let m: RobotMessage = serde_json::from_slice(req.body)
             .map_err(|e| Rejection::Malformed(format!("chat bot body is not JSON: {e}")))?;
         let raw = String::from_utf8(req.body.to_vec()).map_err(|_| Rejection::Malformed("body is not UTF-8".into()))?;
@@ -269,9 +294,15 @@ impl Verifier {
         ev.reply.session_webhook = m.session_webhook;
         ev.reply.session_webhook_expires_ms = m.session_webhook_expired_time;
         ev.reply.app_id = m.robot_code;
+        // `sign` covers the timestamp only: the same pair with another body is a forgery.
+        let replay_guard = ReplayGuard {
+            key: hex::encode(&crypto::sha256(&[ts.trim().as_bytes(), b"\n", sign.trim().as_bytes()])[..16]),
+            window_secs: window,
+        };
         Ok(Accepted::Event {
             event: Box::new(ev),
             response: Response::json("{}"),
+            replay_guard: Some(replay_guard),
         })
     }
 }
@@ -422,7 +453,7 @@ mod tests {
                     assert_eq!(event.text.as_deref(), Some("标题"));
                     assert!(event.reply.session_webhook.is_some());
                 }
-                (SampleKind::Event, Accepted::Event { event, response }) => {
+                (SampleKind::Event, Accepted::Event { event, response, .. }) => {
                     assert_eq!(event.event_type, "chat_update_title");
                     assert!(event.event_id.starts_with("sha256:"));
                     assert!(response.body.contains("encrypt"));

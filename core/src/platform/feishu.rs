@@ -31,6 +31,9 @@ pub use render::render;
 /// a fresh timestamp, so only clock skew needs room; the SDKs check nothing at all.
 pub const DEFAULT_WINDOW_SECS: u64 = 300;
 
+/// What each of the platform's modes needs, for errors about missing fields.
+pub const FEISHU_NEEDS: &str = "Feishu takes encrypt_key (encrypted, signed callbacks: recommended) and/or verification_token (plain callbacks, checked by the token alone); sending needs app_id and app_secret";
+
 /// A Feishu app's credentials, named as in the vectors and the developer console.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Credentials {
@@ -84,7 +87,10 @@ impl Verifier {
         let encrypt_key = creds.encrypt_key.filter(|k| !k.is_blank());
         let token = creds.verification_token.filter(|t| !t.is_blank());
         if encrypt_key.is_none() && token.is_none() {
-            return Err(CredentialsError::Missing("encrypt_key or verification_token"));
+            return Err(CredentialsError::Missing {
+                field: "encrypt_key or verification_token",
+                needs: FEISHU_NEEDS,
+            });
         }
         let aes_key = encrypt_key.as_ref().map(|k| derive_key(k.expose()));
         Ok(Self {
@@ -115,7 +121,9 @@ impl Verifier {
             .map_err(|e| Rejection::Malformed(format!("payload is not a Feishu event: {e}")))?;
 
         if payload.kind.as_deref() == Some("url_verification") {
-            self.check_token(payload.token.as_deref(), true)?;
+            // An encrypted challenge authenticates itself (it opened with the Encrypt Key);
+            // a plain one must carry the Verification Token. A token present is checked.
+            self.check_token(payload.token.as_deref(), encrypt.is_none())?;
             let challenge = payload
                 .challenge
                 .ok_or_else(|| Rejection::Malformed("url_verification without challenge".into()))?;
@@ -142,6 +150,7 @@ impl Verifier {
         Ok(Accepted::Event {
             event: Box::new(event),
             response,
+            replay_guard: None,
         })
     }
 

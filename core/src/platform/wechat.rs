@@ -22,6 +22,9 @@ use crate::xml::{self, XmlFields, XmlValue};
 /// documents no window; five minutes leaves room for clock skew and nothing for replays.
 pub const DEFAULT_WINDOW_SECS: u64 = 300;
 
+/// What each of the platform's modes needs, for errors about missing fields.
+pub const WECHAT_NEEDS: &str = "WeChat takes token (plain mode), plus encoding_aes_key and app_id for safe mode; sending needs app_id and app_secret";
+
 /// An Official Account's credentials, named as in the vectors.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Credentials {
@@ -37,6 +40,11 @@ pub struct Credentials {
     /// AppSecret (for the access token API).
     #[serde(default)]
     pub app_secret: Option<Secret>,
+    /// With an EncodingAESKey, still accept plaintext messages (WeChat's compatible mode,
+    /// while migrating from plain mode). Weaker: a plain message's signature covers the
+    /// query, not the body.
+    #[serde(default)]
+    pub allow_plain: bool,
 }
 
 /// An Official Account's prepared verifier.
@@ -45,6 +53,7 @@ pub struct Verifier {
     token: Secret,
     cipher: Option<WxCipher>,
     app_id: String,
+    allow_plain: bool,
 }
 
 /// Builds the cipher from an optional EncodingAESKey, naming the field on error.
@@ -60,22 +69,30 @@ pub(crate) fn build_cipher(key: Option<&Secret>) -> Result<Option<WxCipher>, Cre
 }
 
 /// The token, required and non-empty.
-pub(crate) fn require_token(token: Option<Secret>) -> Result<Secret, CredentialsError> {
+pub(crate) fn require_token(token: Option<Secret>, needs: &'static str) -> Result<Secret, CredentialsError> {
     token
         .filter(|t| !t.is_blank())
-        .ok_or(CredentialsError::Missing("token"))
+        .ok_or(CredentialsError::Missing { field: "token", needs })
 }
 
 impl Verifier {
     /// Prepares a verifier: `token` always; `encoding_aes_key` and `app_id` for safe mode.
     pub fn new(creds: Credentials) -> Result<Self, CredentialsError> {
-        let token = require_token(creds.token)?;
+        let token = require_token(creds.token, WECHAT_NEEDS)?;
         let cipher = build_cipher(creds.encoding_aes_key.as_ref())?;
         let app_id = creds.app_id.unwrap_or_default();
         if cipher.is_some() && app_id.is_empty() {
-            return Err(CredentialsError::Missing("app_id"));
+            return Err(CredentialsError::Missing {
+                field: "app_id",
+                needs: WECHAT_NEEDS,
+            });
         }
-        Ok(Self { token, cipher, app_id })
+        Ok(Self {
+            token,
+            cipher,
+            app_id,
+            allow_plain: creds.allow_plain,
+        })
     }
 
     /// Verifies and normalizes one callback.
@@ -125,6 +142,15 @@ impl Verifier {
             check_timestamp(ts, now, window)?;
             cipher.open_for(encrypt, &self.app_id)?
         } else {
+            if self.cipher.is_some() && !self.allow_plain {
+                // Plain mode's signature covers token, timestamp and nonce, not the body: one
+                // captured query string would authenticate any forged message.
+                return Err(Rejection::BadSignature(
+                    "plaintext message refused: this bot has an encoding_aes_key, so WeChat sends safe-mode \
+                     messages (encrypt_type=aes, msg_signature); set allow_plain: true only while migrating"
+                        .into(),
+                ));
+            }
             let sig = q.require("signature")?;
             if !crypto::verify_sorted_sha1(sig, &mut [token, ts, nonce]) {
                 return Err(Rejection::BadSignature(
@@ -140,6 +166,7 @@ impl Verifier {
         Ok(Accepted::Event {
             event: Box::new(event),
             response: Response::text("success"),
+            replay_guard: None,
         })
     }
 }
@@ -382,6 +409,7 @@ mod tests {
             encoding_aes_key: safe.then(|| Secret::new("r+1O7blkcvjPEkajJ5S5OZax2iLZ14cCbACnCFJPLG0")),
             app_id: Some("wx1".into()),
             app_secret: None,
+            allow_plain: false,
         }
     }
 
@@ -399,7 +427,7 @@ mod tests {
                 let out = v.verify(&req.as_request(), 500, &Options::default()).unwrap();
                 match (kind, out) {
                     (SampleKind::UrlVerification, Accepted::Verification(r)) => assert_eq!(r.body.len(), 20),
-                    (SampleKind::Message, Accepted::Event { event, response }) => {
+                    (SampleKind::Message, Accepted::Event { event, response, .. }) => {
                         assert_eq!(event.text.as_deref(), Some("菜单 ]]> &"));
                         assert_eq!(response.body, "success");
                     }

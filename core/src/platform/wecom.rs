@@ -20,6 +20,9 @@ use crate::xml::{self, XmlValue};
 /// Default timestamp window: 5 minutes, for the same reasons as WeChat.
 pub const DEFAULT_WINDOW_SECS: u64 = 300;
 
+/// What each of the platform's modes needs, for errors about missing fields.
+pub const WECOM_NEEDS: &str = "WeCom takes token, encoding_aes_key and corp_id; sending needs corp_secret and agent_id";
+
 /// A WeCom application's credentials, named as in the vectors.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Credentials {
@@ -51,13 +54,18 @@ pub struct Verifier {
 impl Verifier {
     /// Prepares a verifier: `token`, `encoding_aes_key` and `corp_id` are all required.
     pub fn new(creds: Credentials) -> Result<Self, CredentialsError> {
-        let token = require_token(creds.token)?;
-        let cipher =
-            build_cipher(creds.encoding_aes_key.as_ref())?.ok_or(CredentialsError::Missing("encoding_aes_key"))?;
+        let token = require_token(creds.token, WECOM_NEEDS)?;
+        let cipher = build_cipher(creds.encoding_aes_key.as_ref())?.ok_or(CredentialsError::Missing {
+            field: "encoding_aes_key",
+            needs: WECOM_NEEDS,
+        })?;
         let corp_id = creds
             .corp_id
             .filter(|c| !c.is_empty())
-            .ok_or(CredentialsError::Missing("corp_id"))?;
+            .ok_or(CredentialsError::Missing {
+                field: "corp_id",
+                needs: WECOM_NEEDS,
+            })?;
         Ok(Self { token, cipher, corp_id })
     }
 
@@ -103,6 +111,7 @@ impl Verifier {
         Ok(Accepted::Event {
             event: Box::new(event),
             response: Response::text(""),
+            replay_guard: None,
         })
     }
 }

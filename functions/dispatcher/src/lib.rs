@@ -46,10 +46,13 @@ pub fn records(event: SqsEvent) -> Vec<Record> {
 
 /// Handles one batch. Failed records that know when to try again (a notification target
 /// at its rate limit) are held back on `queue` until then (ChangeMessageVisibility), so
-/// they return when the limit allows instead of at the queue's visibility timeout.
+/// they return when the limit allows instead of at the queue's visibility timeout. Records
+/// that can never succeed go to `dead_letters` at once (when configured) instead of being
+/// retried until the redrive policy moves them.
 pub async fn handler(
     dispatcher: &Dispatcher,
     queue: Option<&SqsQueue>,
+    dead_letters: Option<&SqsQueue>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let request_id = event.context.request_id.clone();
@@ -62,9 +65,14 @@ pub async fn handler(
         .iter()
         .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
         .collect();
-    let failed = dispatcher
-        .process_batch_detailed(&request_id, records(event.payload), deadline_ms)
+    let records = records(event.payload);
+    let mut failed = dispatcher
+        .process_batch_detailed(&request_id, records.clone(), deadline_ms)
         .await;
+    if let Some(dlq) = dead_letters {
+        let moved = dlq.take_dead_letters(&failed, &records).await;
+        failed.retain(|f| !moved.contains(&f.message_id));
+    }
     if let Some(queue) = queue {
         let handles: Vec<(&str, &str)> = handles.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         queue.hold_failures(&failed, &handles, dispatcher.clock.now_ms()).await;

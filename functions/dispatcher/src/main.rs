@@ -13,9 +13,18 @@ async fn main() -> Result<(), Error> {
         botgate::deps::dispatcher(config, Arc::new(botgate::metrics::Stdout), dispatcher::handlers(), None).await?;
     let dispatcher = Arc::new(dispatcher);
     let queue = Arc::new(botgate::deps::events_queue(&dispatcher.config).await);
+    let dead_letters = Arc::new(botgate::deps::dead_letter_queue(&dispatcher.config).await);
     lambda_runtime::run(service_fn(move |event| {
-        let (dispatcher, queue) = (dispatcher.clone(), queue.clone());
-        async move { dispatcher::handler(&dispatcher, queue.as_ref().as_ref(), event).await }
+        let (dispatcher, queue, dead_letters) = (dispatcher.clone(), queue.clone(), dead_letters.clone());
+        async move {
+            dispatcher::handler(
+                &dispatcher,
+                queue.as_ref().as_ref(),
+                dead_letters.as_ref().as_ref(),
+                event,
+            )
+            .await
+        }
     }))
     .await
 }

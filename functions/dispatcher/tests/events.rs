@@ -48,7 +48,7 @@ async fn every_sample_batch_is_dispatched() {
         let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut context = Context::default();
         context.deadline = u64::try_from(EVENTS_TIME_MS + 30_000).unwrap();
-        let resp = dispatcher::handler(&d, None, LambdaEvent::new(event, context))
+        let resp = dispatcher::handler(&d, None, None, LambdaEvent::new(event, context))
             .await
             .unwrap();
         assert!(resp.batch_item_failures.is_empty(), "{name}");
@@ -92,7 +92,7 @@ async fn a_malformed_record_is_reported_failed() {
     .unwrap();
     let mut context = Context::default();
     context.deadline = u64::try_from(EVENTS_TIME_MS + 30_000).unwrap();
-    let resp = dispatcher::handler(&d, None, LambdaEvent::new(event, context))
+    let resp = dispatcher::handler(&d, None, None, LambdaEvent::new(event, context))
         .await
         .unwrap();
     assert_eq!(resp.batch_item_failures.len(), 1);

@@ -35,9 +35,28 @@ pub struct ConfigFile {
     /// What the dispatcher does with each event: the first matching rule wins.
     #[serde(default)]
     pub rules: Option<Vec<Rule>>,
+    /// `botgate serve`'s HTTP listener limits (the Lambda functions ignore them).
+    #[serde(default)]
+    pub serve: Option<Serve>,
     /// The bots, by id: the callback URL is `https://<api>/<platform>/<bot id>`.
     #[schemars(required, extend("propertyNames" = {"pattern": "^[A-Za-z0-9_-]+$"}))]
     pub bots: Option<BTreeMap<String, Bot>>,
+}
+
+/// `serve:` the limits of `botgate serve`'s listener.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Serve {
+    /// A request's headers must arrive within this, in seconds (default 10).
+    pub header_read_timeout_secs: Option<Located<Num>>,
+    /// A whole request must be done within this, in seconds (default 30).
+    pub request_timeout_secs: Option<Located<Num>>,
+    /// An idle keep-alive connection is closed after this, in seconds (default 60).
+    pub idle_timeout_secs: Option<Located<Num>>,
+    /// Open connections at most (default 1024); more are closed at once.
+    pub max_connections: Option<Located<Num>>,
+    /// On shutdown, how long requests in flight may take to finish, in seconds (default 10).
+    pub shutdown_grace_secs: Option<Located<Num>>,
 }
 
 /// Which dedup store to use.
@@ -74,6 +93,9 @@ pub struct Gateway {
     pub table: Option<Text>,
     /// The SQS FIFO queue URL (queue sqs).
     pub queue_url: Option<Text>,
+    /// The events' dead-letter queue (queue sqs): a record that can never succeed (not an
+    /// event, or its bot was removed) goes there at once instead of after every retry.
+    pub dead_letter_queue_url: Option<Text>,
     /// How long an event id is remembered, in seconds (default 86400; Feishu retries for about 7 hours).
     pub dedup_retention_secs: Option<Located<Num>>,
     /// The largest queue message in bytes (default 262144); larger events are refused with 413.
@@ -94,6 +116,9 @@ pub struct Delivery {
     pub retry: Option<Retry>,
     /// The platforms' API base URLs (defaults: the platforms' own).
     pub base_urls: Option<BaseUrls>,
+    /// The hosts a DingTalk chat bot's sessionWebhook may point at (default [oapi.dingtalk.com]);
+    /// replies to any other go through the robot API.
+    pub session_webhook_hosts: Option<Vec<String>>,
 }
 
 /// `delivery.retry:` exponential backoff with jitter, within the invocation's deadline.
@@ -179,6 +204,11 @@ pub struct NotifyApi {
     pub utc_offset: Option<Text>,
     /// Alert severities that mention everyone (default [critical]).
     pub mention_all: Option<Vec<String>>,
+    /// Callers may send minijinja templates with data (default false: a message's title and
+    /// text are sent as written). Turn on only for callers you trust with template code.
+    pub allow_templates: Option<Located<Flag>>,
+    /// The largest request body, in bytes (default 1048576).
+    pub max_body_bytes: Option<Located<Num>>,
 }
 
 /// One scheduled notification.
@@ -303,6 +333,11 @@ pub struct ForwardAction {
     pub url: Text,
     /// The HMAC key the receiver checks the signature with.
     pub secret: Text,
+    /// DingTalk: include the chat bot's sessionWebhook (a URL that can post to the
+    /// conversation until it expires) for a receiver that replies itself. Off by default:
+    /// credentials never leave botgate unless asked for.
+    #[serde(default)]
+    pub include_session_webhook: bool,
 }
 
 /// One item of `actions:`.
@@ -337,6 +372,9 @@ pub struct Bot {
     pub token: Option<Text>,
     /// WeChat, WeCom: EncodingAESKey (43 characters; WeChat: safe mode).
     pub encoding_aes_key: Option<Text>,
+    /// WeChat with an encoding_aes_key: still accept plaintext messages (compatible mode,
+    /// while migrating; weaker, a plaintext message's signature does not cover its body).
+    pub allow_plain: Option<Located<Flag>>,
     /// WeCom: CorpID.
     pub corp_id: Option<Text>,
     /// WeCom: the application's Secret.

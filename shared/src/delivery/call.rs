@@ -72,7 +72,7 @@ pub(crate) fn classify_status(resp: &HttpResponse) -> Option<SendError> {
     match resp.status {
         429 => Some(SendError::Retryable {
             reason: format!("HTTP 429: {}", snippet(&resp.body)),
-            retry_after_ms: resp.retry_after_secs.map(|s| s * 1000),
+            retry_after_ms: resp.retry_after_secs.map(|s| s.saturating_mul(1000)),
         }),
         500..=599 => Some(SendError::retryable(format!(
             "HTTP {}: {}",
@@ -180,4 +180,6 @@ pub(crate) struct Call<'a> {
     pub(crate) message: &'a Message,
     pub(crate) idem: Idempotency<'a>,
     pub(crate) now_ms: i64,
+    /// The hosts a DingTalk session webhook may point at.
+    pub(crate) session_hosts: &'a [String],
 }

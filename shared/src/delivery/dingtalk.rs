@@ -61,16 +61,34 @@ fn api_answer(resp: &HttpResponse) -> Result<Value, SendError> {
     }
 }
 
-/// The event's session webhook, when it is still valid.
+/// True when `url` is a DingTalk session webhook botgate may send to: `https://` (or
+/// `http://` to this machine), a host in `hosts`, the path `/robot/sendBySession`. The URL
+/// comes from the event's body, which DingTalk's signature does not cover.
+pub fn session_webhook_allowed(url: &str, hosts: &[String]) -> bool {
+    let Ok(u) = super::endpoint::check(url) else {
+        return false;
+    };
+    u.path() == "/robot/sendBySession"
+        && u.host_str()
+            .is_some_and(|h| hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
+}
+
+/// The event's session webhook, when it is still valid and points where session webhooks
+/// live (else the reply goes through the robot API).
 pub(crate) fn session_webhook<'a>(call: &Call<'a>) -> Option<&'a str> {
-    match call.target {
-        Target::Reply(ev) => ev
-            .reply
-            .session_webhook
-            .as_deref()
-            .filter(|_| ev.reply.session_webhook_expires_ms.unwrap_or(0) > call.now_ms + SESSION_MARGIN_MS),
-        Target::To(_) => None,
+    let Target::Reply(ev) = call.target else {
+        return None;
+    };
+    let url = ev.reply.session_webhook.as_deref()?;
+    if ev.reply.session_webhook_expires_ms.unwrap_or(0) <= call.now_ms.saturating_add(SESSION_MARGIN_MS) {
+        return None;
     }
+    if !session_webhook_allowed(url, call.session_hosts) {
+        tracing::warn!(bot = %call.bot.id, event_id = %ev.event_id,
+            "the event's sessionWebhook is not a DingTalk session webhook URL; replying through the robot API instead");
+        return None;
+    }
+    Some(url)
 }
 
 /// The robot API's `msgKey` and `msgParam`.
@@ -146,4 +164,33 @@ pub(crate) fn send_request(call: &Call<'_>, token: &str) -> Result<HttpRequest, 
 /// Robot API: 2xx; session webhook: `{errcode: 0}`.
 pub(crate) fn send_response(resp: &HttpResponse) -> Result<(), SendError> {
     classify_errcode(&api_answer(resp)?, &[], &RETRYABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dingtalk_session_webhooks_are_used() {
+        let hosts = vec!["oapi.dingtalk.com".to_owned()];
+        assert!(session_webhook_allowed(
+            "https://oapi.dingtalk.com/robot/sendBySession?session=abc",
+            &hosts
+        ));
+        for bad in [
+            "https://evil.example.com/robot/sendBySession?session=abc",
+            "http://oapi.dingtalk.com/robot/sendBySession?session=abc",
+            "https://oapi.dingtalk.com/robot/send?access_token=x",
+            "http://127.0.0.1:9000/admin/delete",
+            "https://x@oapi.dingtalk.com/robot/sendBySession",
+        ] {
+            assert!(!session_webhook_allowed(bad, &hosts), "{bad}");
+        }
+        let local = vec!["127.0.0.1".to_owned()];
+        assert!(session_webhook_allowed(
+            "http://127.0.0.1:9000/robot/sendBySession?session=s",
+            &local
+        ));
+        assert!(!session_webhook_allowed("http://127.0.0.1:9000/admin", &local));
+    }
 }

@@ -19,11 +19,14 @@ use botgate_core::event::Event;
 
 /// The signature header's value for `body` at `timestamp_secs`.
 pub fn signature(secret: &str, timestamp_secs: i64, body: &str) -> String {
-    let msg = format!("{timestamp_secs}.{body}");
-    format!(
-        "v1={}",
-        hex::encode(crypto::hmac_sha256(secret.as_bytes(), msg.as_bytes()))
-    )
+    signature_bytes(secret, timestamp_secs, body.as_bytes())
+}
+
+/// [`signature`] over raw body bytes.
+pub fn signature_bytes(secret: &str, timestamp_secs: i64, body: &[u8]) -> String {
+    let mut msg = format!("{timestamp_secs}.").into_bytes();
+    msg.extend_from_slice(body);
+    format!("v1={}", hex::encode(crypto::hmac_sha256(secret.as_bytes(), &msg)))
 }
 
 /// Checks a forwarded request the way a receiver should (constant time, 5-minute window).
@@ -31,7 +34,7 @@ pub fn verify(secret: &str, timestamp: &str, signature_header: &str, body: &str,
     let Ok(ts) = timestamp.parse::<i64>() else {
         return false;
     };
-    if (now_secs - ts).abs() > 300 {
+    if now_secs.abs_diff(ts) > 300 {
         return false;
     }
     crypto::ct_eq(signature(secret, ts, body).as_bytes(), signature_header.as_bytes())
@@ -42,8 +45,19 @@ pub fn allowed_url(url: &str) -> bool {
     super::endpoint::check(url).is_ok()
 }
 
-/// The signed request.
-pub fn request(url: &str, secret: &str, bot: &str, event: &Event, delivery_id: &str, now_secs: i64) -> HttpRequest {
+/// The signed request. The event goes without the credentials its payload carries
+/// ([`botgate_core::platform::shareable`]); DingTalk's session webhook (a reply capability)
+/// only when `keep_session_webhook`.
+pub fn request(
+    url: &str,
+    secret: &str,
+    bot: &str,
+    event: &Event,
+    keep_session_webhook: bool,
+    delivery_id: &str,
+    now_secs: i64,
+) -> HttpRequest {
+    let event = botgate_core::platform::shareable(event, keep_session_webhook);
     let body = json!({"bot": bot, "event": event}).to_string();
     let sig = signature(secret, now_secs, &body);
     HttpRequest::post(url, body)
@@ -59,7 +73,7 @@ pub fn classify(resp: &HttpResponse) -> Result<(), SendError> {
         200..=299 => Ok(()),
         408 | 429 | 500..=599 => Err(SendError::Retryable {
             reason: format!("HTTP {}", resp.status),
-            retry_after_ms: resp.retry_after_secs.map(|s| s * 1000),
+            retry_after_ms: resp.retry_after_secs.map(|s| s.saturating_mul(1000)),
         }),
         s => Err(SendError::Permanent(format!("HTTP {s}"))),
     }
@@ -77,6 +91,8 @@ mod tests {
         assert!(!verify("s3", "1000", &sig, "{} ", 1000));
         assert!(!verify("other", "1000", &sig, "{}", 1000));
         assert!(!verify("s3", "1000", &sig, "{}", 1301));
+        // A timestamp at the far end of i64 neither wraps nor panics.
+        assert!(!verify("s3", &i64::MIN.to_string(), &sig, "{}", 1000));
     }
 
     #[test]

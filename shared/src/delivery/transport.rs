@@ -46,41 +46,106 @@ impl HttpRequest {
         self
     }
 
-    /// The URL with credential-bearing query values (`access_token`, `key`, `sign`,
-    /// `corpsecret`, `secret`) replaced by `***`, for logs.
+    /// The URL with its credentials replaced by `***`, for logs and dry runs: query values
+    /// that carry one (`access_token`, `key`, `sign`, `corpsecret`, `secret`, `session`) and
+    /// the token in a Feishu group bot's path (`/bot/v2/hook/<token>`).
     pub fn redacted_url(&self) -> String {
-        let Some((base, query)) = self.url.split_once('?') else {
-            return self.url.clone();
+        let (base, query) = self.url.split_once('?').unwrap_or((&self.url, ""));
+        let base = match base.find(FEISHU_HOOK_PATH) {
+            Some(i) => format!("{}{FEISHU_HOOK_PATH}***", &base[..i]),
+            None => base.to_owned(),
         };
+        if query.is_empty() {
+            return base;
+        }
         let parts: Vec<String> = query
             .split('&')
             .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if SECRET_PARAMS.contains(&k) => format!("{k}=***"),
+                Some((k, _)) if SECRET_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(k)) => format!("{k}=***"),
                 _ => kv.to_owned(),
             })
             .collect();
         format!("{base}?{}", parts.join("&"))
     }
 
-    /// The request as text, the way it goes on the wire (dry runs).
+    /// The request as text, the way it goes on the wire, with its credentials replaced by
+    /// `***` (the URL's, the token headers', and secret or signature fields in the body).
     pub fn to_text(&self) -> String {
-        let mut out = format!("{} {}\n", self.method, self.url);
+        let mut out = format!("{} {}\n", self.method, self.redacted_url());
         if self.body.is_some() {
             out.push_str("Content-Type: application/json; charset=utf-8\n");
         }
         for (k, v) in &self.headers {
+            let v = if SECRET_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(k)) {
+                match v.split_once(' ') {
+                    Some((scheme, _)) => format!("{scheme} ***"),
+                    None => "***".to_owned(),
+                }
+            } else {
+                v.clone()
+            };
             let _ = writeln!(out, "{k}: {v}");
         }
         if let Some(b) = &self.body {
             out.push('\n');
-            out.push_str(b);
+            out.push_str(&redacted_body(b));
             out.push('\n');
         }
         out
     }
 }
 
-const SECRET_PARAMS: [&str; 6] = ["access_token", "key", "sign", "corpsecret", "secret", "appsecret"];
+const SECRET_PARAMS: [&str; 7] = [
+    "access_token",
+    "key",
+    "sign",
+    "corpsecret",
+    "secret",
+    "appsecret",
+    "session",
+];
+const SECRET_HEADERS: [&str; 4] = [
+    "authorization",
+    "x-acs-dingtalk-access-token",
+    "x-botgate-signature",
+    "cookie",
+];
+const SECRET_FIELDS: [&str; 7] = [
+    "sign",
+    "secret",
+    "app_secret",
+    "appSecret",
+    "corpsecret",
+    "access_token",
+    "token",
+];
+const FEISHU_HOOK_PATH: &str = "/bot/v2/hook/";
+
+/// A JSON body with its secret fields' values replaced (at any depth).
+fn redacted_body(body: &str) -> String {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, item) in map.iter_mut() {
+                    if SECRET_FIELDS.contains(&k.as_str()) && item.is_string() {
+                        *item = serde_json::Value::String("***".into());
+                    } else {
+                        walk(item);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            walk(&mut v);
+            v.to_string()
+        }
+        Err(_) => body.to_owned(),
+    }
+}
 
 /// A response: status and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +191,9 @@ impl Reqwest {
     /// A client with `timeout` per request (connect included).
     pub fn new(timeout: std::time::Duration) -> Result<Self, String> {
         let client = reqwest::Client::builder()
+            // A 3xx is an answer, never an instruction: following it would let a platform's
+            // (or a forward receiver's) redirect send our request, token included, elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout.min(std::time::Duration::from_secs(3)))
             .user_agent(concat!("botgate/", env!("CARGO_PKG_VERSION")))
@@ -226,6 +294,31 @@ impl Transport for DryRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dry_run_text_hides_every_credential() {
+        let r = HttpRequest::post(
+            "https://oapi.dingtalk.com/robot/send?access_token=AT123&timestamp=1&sign=SG%2B9",
+            r#"{"msgtype":"text","sign":"feishu-sign","timestamp":"1","nested":{"secret":"S3"}}"#.into(),
+        )
+        .header("Authorization", "Bearer tok-abc")
+        .header("x-acs-dingtalk-access-token", "tok-def");
+        let text = r.to_text();
+        for secret in ["AT123", "SG%2B9", "feishu-sign", "S3", "tok-abc", "tok-def"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("timestamp=1") && text.contains("Bearer ***"), "{text}");
+        let hook = HttpRequest::post(
+            "https://open.feishu.cn/open-apis/bot/v2/hook/0a1b2c-secret",
+            "{}".into(),
+        );
+        assert_eq!(hook.redacted_url(), "https://open.feishu.cn/open-apis/bot/v2/hook/***");
+        let session = HttpRequest::post(
+            "https://oapi.dingtalk.com/robot/sendBySession?session=s3ss",
+            "{}".into(),
+        );
+        assert!(!session.to_text().contains("s3ss"));
+    }
 
     #[test]
     fn redacts_credentials_in_urls() {

@@ -45,6 +45,8 @@ pub(crate) fn settings(f: &ConfigFile, refs: &Resolved) -> Result<Settings, Conf
         f.notifications.as_ref().unwrap_or(&BTreeMap::new()),
         &target_names,
     );
+    let serve = serve(&mut s, f.serve.as_ref());
+    retention(&mut s, f, &bots, gateway.1);
     if !s.is_clean() {
         return Err(ConfigError::many(s.into_problems()));
     }
@@ -60,7 +62,81 @@ pub(crate) fn settings(f: &ConfigFile, refs: &Resolved) -> Result<Settings, Conf
         targets,
         notify_api,
         notifications,
+        serve,
     })
+}
+
+/// Feishu retries a delivery for about 7 h (after 15 s, 5 min, 1 h and 6 h).
+const FEISHU_RETRY_SPAN_SECS: u64 = 7 * 3600 + 6 * 60;
+
+/// An event id must be remembered for as long as a platform may deliver it again: past
+/// Feishu's retries, and twice any bot's timestamp window (a request accepted at one end of
+/// its window can be replayed at the other).
+fn retention(s: &mut Scope<'_>, f: &ConfigFile, bots: &BTreeMap<String, Bot>, retention: u64) {
+    let line = f
+        .gateway
+        .as_ref()
+        .and_then(|g| g.dedup_retention_secs.as_ref())
+        .map_or(0, |n| n.line);
+    if bots.values().any(|b| b.platform == Platform::Feishu) && retention < FEISHU_RETRY_SPAN_SECS {
+        s.invalid(
+            "gateway.dedup_retention_secs",
+            line,
+            format!("must be at least {FEISHU_RETRY_SPAN_SECS}: Feishu retries a delivery for about 7 hours"),
+        );
+        return;
+    }
+    for b in bots.values() {
+        let window = b.options.window(b.verifier.default_window_secs());
+        if retention < window.saturating_mul(2) {
+            s.invalid(
+                "gateway.dedup_retention_secs",
+                line,
+                format!(
+                    "must be at least {} (twice bot `{}`'s timestamp window): a replay inside the window would be taken for a new event",
+                    window * 2,
+                    b.id
+                ),
+            );
+            return;
+        }
+    }
+}
+
+fn serve(s: &mut Scope<'_>, v: Option<&file::Serve>) -> crate::settings::ServeSettings {
+    let mut out = crate::settings::ServeSettings::default();
+    let Some(v) = v else {
+        return out;
+    };
+    let mut secs = |name: &str, n: &Option<crate::config::Located<crate::config::Num>>, slot: &mut u64| {
+        if let Some(n) = n
+            && let Some(v) = s.num_in(&format!("serve.{name}"), n, 1, 3600)
+        {
+            *slot = v;
+        }
+    };
+    secs(
+        "header_read_timeout_secs",
+        &v.header_read_timeout_secs,
+        &mut out.header_read_timeout_secs,
+    );
+    secs(
+        "request_timeout_secs",
+        &v.request_timeout_secs,
+        &mut out.request_timeout_secs,
+    );
+    secs("idle_timeout_secs", &v.idle_timeout_secs, &mut out.idle_timeout_secs);
+    secs(
+        "shutdown_grace_secs",
+        &v.shutdown_grace_secs,
+        &mut out.shutdown_grace_secs,
+    );
+    if let Some(n) = &v.max_connections
+        && let Some(m) = s.num_in("serve.max_connections", n, 1, 1_000_000)
+    {
+        out.max_connections = usize::try_from(m).unwrap_or(out.max_connections);
+    }
+    out
 }
 
 /// Compiles a `rules:` list on its own (bots: the configured bot ids and platforms).
@@ -126,6 +202,17 @@ fn gateway(s: &mut Scope<'_>, g: Option<&file::Gateway>) -> (Backends, u64, usiz
     let queue = g.queue.as_ref().map_or(QueueKind::Memory, |k| k.value);
     let table = s.opt(g.table.as_ref());
     let queue_url = s.opt(g.queue_url.as_ref());
+    let dead_letter_queue_url = s.opt(g.dead_letter_queue_url.as_ref());
+    if let Some(u) = &dead_letter_queue_url
+        && !u.deferred
+        && !u.value.ends_with(".fifo")
+    {
+        s.invalid(
+            "gateway.dead_letter_queue_url",
+            u.line,
+            "must be an SQS FIFO queue (the events queue's dead-letter queue; its name ends in .fifo)",
+        );
+    }
     if store == StoreKind::Dynamodb && table.is_none() {
         let line = g.store.as_ref().map_or(0, |k| k.line);
         s.invalid("gateway.table", line, "is required when store is dynamodb");
@@ -163,6 +250,7 @@ fn gateway(s: &mut Scope<'_>, g: Option<&file::Gateway>) -> (Backends, u64, usiz
         queue,
         table: table.map(|t| t.value),
         queue_url: queue_url.map(|u| u.value),
+        dead_letter_queue_url: dead_letter_queue_url.map(|u| u.value),
     };
     (backends, retention, max_message_bytes, state_ttl)
 }
@@ -192,6 +280,9 @@ fn delivery(s: &mut Scope<'_>, d: Option<&file::Delivery>) -> DeliverySettings {
             }
         }
         out.base_urls = base;
+    }
+    if let Some(hosts) = &d.session_webhook_hosts {
+        out.session_webhook_hosts = hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
     }
     if let Some(r) = &d.retry {
         if let Some(n) = &r.max_attempts {

@@ -30,13 +30,27 @@ pub struct ApiSettings {
     pub utc_offset: time::UtcOffset,
     /// Alert severities that mention everyone.
     pub mention_all: Vec<String>,
+    /// Callers may send minijinja templates (`{"message": {...}, "data": {...}}`); off, a
+    /// message's title and text are sent as written.
+    pub allow_templates: bool,
+    /// The largest request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The notify API's default body limit: Alertmanager groups of hundreds of alerts fit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 impl ApiSettings {
     /// Checks the request's credentials: a matching bearer token, or a fresh valid signature.
     pub fn authenticate(&self, req: &Request<'_>, now_secs: i64) -> Result<(), Rejection> {
         if let (Some(want), Some(auth)) = (&self.bearer_token, req.header("authorization")) {
-            let given = auth.strip_prefix("Bearer ").unwrap_or_default();
+            let given = bearer(auth).unwrap_or_default();
             return if botgate_core::crypto::ct_eq(given.as_bytes(), want.expose().as_bytes()) {
                 Ok(())
             } else {
@@ -58,14 +72,14 @@ impl ApiSettings {
         let ts_n: i64 = ts
             .parse()
             .map_err(|_| Rejection::BadSignature("X-Botgate-Timestamp is not a number of seconds".into()))?;
-        if (now_secs - ts_n).abs() > self.timestamp_window_secs {
+        let skew = now_secs.abs_diff(ts_n);
+        if skew > self.timestamp_window_secs.unsigned_abs() {
             return Err(Rejection::StaleTimestamp(format!(
-                "X-Botgate-Timestamp is {} s from now; the window is {} s",
-                now_secs - ts_n,
+                "X-Botgate-Timestamp is {skew} s from now; the window is {} s",
                 self.timestamp_window_secs
             )));
         }
-        let want = crate::delivery::forward::signature(secret.expose(), ts_n, &String::from_utf8_lossy(req.body));
+        let want = crate::delivery::forward::signature_bytes(secret.expose(), ts_n, req.body);
         if botgate_core::crypto::ct_eq(want.as_bytes(), sig.as_bytes()) {
             Ok(())
         } else {
@@ -112,7 +126,8 @@ fn malformed(why: impl Into<String>) -> Rejection {
 
 /// `POST /notify/{target}`: `{"text": ".."}`, or `{"message": {type, title, text, buttons,
 /// color, mentions}, "data": {..}}` where title and text are minijinja templates over data.
-pub fn parse_notify(body: &[u8]) -> Result<Message, Rejection> {
+/// With `templates` off, the message is sent as written and `data` is refused.
+pub fn parse_notify(body: &[u8], templates: bool) -> Result<Message, Rejection> {
     #[derive(Deserialize)]
     struct Body {
         #[serde(default)]
@@ -134,6 +149,14 @@ pub fn parse_notify(body: &[u8]) -> Result<Message, Rejection> {
     let spec = b
         .message
         .ok_or_else(|| malformed("expected {\"text\": ...} or {\"message\": {...}, \"data\": {...}}"))?;
+    if !templates {
+        if b.data.is_some() {
+            return Err(malformed(
+                "`data` needs templates, which are off for the notify API (notify_api.allow_templates: true turns them on)",
+            ));
+        }
+        return Ok(spec.literal());
+    }
     let ctx = crate::template::context(json!({"data": b.data.unwrap_or(json!({})), "notification": "notify"}));
     Templates::render_once(&spec, "message", &ctx).map_err(|e| malformed(e.to_string()))
 }

@@ -38,6 +38,12 @@ pub fn decide(log: &[i64], now_ms: i64, rules: &[RateRule]) -> Result<Vec<i64>, 
     kept.sort_unstable();
     let mut retry_at = None;
     for r in rules {
+        if r.max == 0 {
+            // Nothing is ever allowed (the configuration refuses such a rule; never panic on one).
+            let at = now_ms.saturating_add(r.window_ms.max(1));
+            retry_at = Some(retry_at.map_or(at, |a: i64| a.max(at)));
+            continue;
+        }
         let in_window: Vec<i64> = kept.iter().copied().filter(|t| *t > now_ms - r.window_ms).collect();
         let max = usize::try_from(r.max).unwrap_or(usize::MAX);
         if in_window.len() >= max {
@@ -125,6 +131,16 @@ mod tests {
             let in_window = sent[i..].iter().take_while(|u| **u < t + 60_000).count();
             assert!(in_window <= 20, "{in_window} sends in the minute from {t}");
         }
+    }
+
+    #[test]
+    fn a_rule_of_zero_never_admits_and_never_panics() {
+        let rules = [RateRule {
+            window_ms: 60_000,
+            max: 0,
+        }];
+        assert_eq!(decide(&[], 1000, &rules), Err(61_000));
+        assert!(decide(&[1, 2, 3], 1000, &rules).is_err());
     }
 
     #[test]

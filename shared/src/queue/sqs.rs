@@ -168,6 +168,35 @@ impl SqsQueue {
         }
     }
 
+    /// Moves the records that can never succeed (`permanent` failures) to this queue, the
+    /// dead-letter queue, at once, keeping their group. Returns the message ids moved: the
+    /// consumer reports them done, so they leave the events queue. A move that fails is
+    /// logged and the record stays failed (it reaches the DLQ by the redrive policy).
+    pub async fn take_dead_letters(
+        &self,
+        failed: &[crate::dispatcher::Failure],
+        records: &[crate::dispatcher::Record],
+    ) -> Vec<String> {
+        let mut moved = Vec::new();
+        for f in failed.iter().filter(|f| f.permanent) {
+            let Some(r) = records.iter().find(|r| r.message_id == f.message_id) else {
+                continue;
+            };
+            let group = r.group_id.clone().unwrap_or_else(|| r.message_id.clone());
+            let dedup = super::fifo_id(&format!("dead#{}", r.message_id));
+            match self.send_raw(&r.body, &group, &dedup).await {
+                Ok(()) => {
+                    tracing::warn!(message_id = %r.message_id, outcome = "dead_letter",
+                        "a record that can never succeed went to the dead-letter queue at once");
+                    moved.push(r.message_id.clone());
+                }
+                Err(e) => tracing::warn!(message_id = %r.message_id, error = %e,
+                    "could not move the record to the dead-letter queue; it stays on the queue"),
+            }
+        }
+        moved
+    }
+
     /// Sends a raw body to this FIFO queue (re-driving a dead letter).
     pub async fn send_raw(&self, body: &str, group_id: &str, dedup_id: &str) -> Result<(), QueueError> {
         self.client
@@ -187,6 +216,7 @@ impl SqsQueue {
     pub async fn poll_once(
         &self,
         dispatcher: &crate::dispatcher::Dispatcher,
+        dead_letters: Option<&SqsQueue>,
         wait_secs: i32,
         deadline_ms: i64,
     ) -> Result<(usize, usize), QueueError> {
@@ -194,11 +224,15 @@ impl SqsQueue {
         if batch.is_empty() {
             return Ok((0, 0));
         }
-        let records = batch.iter().map(|r| r.record.clone()).collect();
+        let records: Vec<_> = batch.iter().map(|r| r.record.clone()).collect();
         let request_id = botgate_core::crypto::random_nonce(16);
-        let failed = dispatcher
-            .process_batch_detailed(&request_id, records, deadline_ms)
+        let mut failed = dispatcher
+            .process_batch_detailed(&request_id, records.clone(), deadline_ms)
             .await;
+        if let Some(dlq) = dead_letters {
+            let moved = dlq.take_dead_letters(&failed, &records).await;
+            failed.retain(|f| !moved.contains(&f.message_id));
+        }
         for r in &batch {
             if !failed.iter().any(|f| f.message_id == r.record.message_id) {
                 self.delete(&r.receipt_handle).await?;

@@ -27,6 +27,8 @@ pub enum ActionSpec {
         url: String,
         /// The HMAC key.
         secret: Secret,
+        /// Include DingTalk's session webhook in the forwarded event.
+        keep_session_webhook: bool,
     },
     /// Do nothing.
     Ignore,
@@ -54,9 +56,14 @@ impl ActionSpec {
                 to: t.render(to, ctx)?,
                 message: t.render_message(message, ctx)?,
             },
-            Self::Forward { url, secret } => Action::Forward {
+            Self::Forward {
+                url,
+                secret,
+                keep_session_webhook,
+            } => Action::Forward {
                 url: url.clone(),
                 secret: secret.clone(),
+                keep_session_webhook: *keep_session_webhook,
             },
             Self::Ignore => Action::Ignore,
         })

@@ -25,6 +25,8 @@ pub enum Action {
         url: String,
         /// The HMAC key.
         secret: Secret,
+        /// Include DingTalk's session webhook (a reply capability) in the forwarded event.
+        keep_session_webhook: bool,
     },
     /// Nothing (but the event counts as handled).
     Ignore,

@@ -8,6 +8,9 @@ use serde_json::Value;
 use super::{Document, StateStore};
 use crate::store::StoreError;
 
+/// The size from which `put` sweeps expired documents (then at every doubling).
+const SWEEP_AT: usize = 1024;
+
 /// Documents in process memory.
 #[derive(Debug, Default)]
 pub struct MemoryState {
@@ -38,7 +41,13 @@ impl StateStore for MemoryState {
     }
 
     async fn put(&self, key: &str, data: &Value, expires_at_secs: i64) -> Result<(), StoreError> {
-        self.lock()?.insert(
+        let mut docs = self.lock()?;
+        if docs.len() >= SWEEP_AT && docs.len().is_power_of_two() {
+            // Documents expire with a TTL; sweep the expired ones as the map grows.
+            let now = crate::clock::Clock::now_secs(&crate::clock::SystemClock);
+            docs.retain(|_, d| d.expires_at_secs >= now);
+        }
+        docs.insert(
             key.to_owned(),
             Document {
                 data: data.clone(),

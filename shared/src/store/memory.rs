@@ -5,10 +5,15 @@ use std::sync::Mutex;
 
 use super::{Claim, ClaimRequest, DedupStore, Record, Status, StoreError, claimable, owner_token, was_in_progress};
 
+/// Expired records are swept out every this many claims (a long-running `botgate serve`
+/// stays bounded by what its retention keeps).
+const SWEEP_EVERY: u64 = 1024;
+
 /// In-memory records, for local runs and tests.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<String, Record>>,
+    claims: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryStore {
@@ -22,6 +27,16 @@ impl MemoryStore {
         self.lock().ok()?.get(key).cloned()
     }
 
+    /// Records held (expired ones included until the next sweep).
+    pub fn len(&self) -> usize {
+        self.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    /// True when no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Record>>, StoreError> {
         self.records
             .lock()
@@ -33,6 +48,10 @@ impl MemoryStore {
 impl DedupStore for MemoryStore {
     async fn claim(&self, req: ClaimRequest<'_>) -> Result<Claim, StoreError> {
         let mut records = self.lock()?;
+        if self.claims.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            let now_secs = req.now_ms.div_euclid(1000);
+            records.retain(|_, r| r.expiration_secs >= now_secs);
+        }
         if let Some(existing) = records.get(req.key)
             && !claimable(existing, req.now_ms)
         {
@@ -64,5 +83,31 @@ impl DedupStore for MemoryStore {
             records.remove(key);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn expired_records_are_swept_out() {
+        let store = MemoryStore::new();
+        for i in 0..10_000i64 {
+            let key = format!("k{i}");
+            let claim = store
+                .claim(ClaimRequest {
+                    key: &key,
+                    now_ms: i * 1000,
+                    in_progress_ms: 10,
+                    retention_secs: 60,
+                })
+                .await
+                .unwrap();
+            assert!(matches!(claim, Claim::Claimed(_)));
+        }
+        // 10 000 claims over 10 000 s with a 60 s retention: at most a sweep's worth plus
+        // the retention's worth remain.
+        assert!(store.len() <= 60 + SWEEP_EVERY as usize + 1, "{}", store.len());
     }
 }

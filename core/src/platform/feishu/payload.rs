@@ -141,7 +141,7 @@ struct EventBody<'a> {
 
 fn parse_ms(s: Option<&str>) -> Option<i64> {
     let v: i64 = s?.trim().parse().ok()?;
-    Some(if v < 100_000_000_000 { v * 1000 } else { v })
+    Some(if v < 100_000_000_000 { v.saturating_mul(1000) } else { v })
 }
 
 /// The plain text of a Feishu message `content` JSON: `text` for text, the joined `text`

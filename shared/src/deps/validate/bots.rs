@@ -23,7 +23,14 @@ pub(crate) fn fields_of(platform: Platform) -> &'static [&'static str] {
             "api_base",
             "card_answer",
         ],
-        Platform::Wechat => &["token", "encoding_aes_key", "app_id", "app_secret", "api_base"],
+        Platform::Wechat => &[
+            "token",
+            "encoding_aes_key",
+            "app_id",
+            "app_secret",
+            "allow_plain",
+            "api_base",
+        ],
         Platform::Wecom => &[
             "token",
             "encoding_aes_key",
@@ -54,6 +61,7 @@ fn present(b: &file::Bot) -> Vec<(&'static str, usize)> {
         text("verification_token", &b.verification_token),
         text("token", &b.token),
         text("encoding_aes_key", &b.encoding_aes_key),
+        b.allow_plain.as_ref().map(|a| ("allow_plain", a.line)),
         text("corp_id", &b.corp_id),
         text("corp_secret", &b.corp_secret),
         b.agent_id.as_ref().map(|a| ("agent_id", a.line)),
@@ -135,6 +143,11 @@ fn one(s: &mut Scope<'_>, id: &str, b: &file::Bot) -> Option<Bot> {
     .filter_map(|(k, v)| Some((k, v?)))
     .collect();
     let agent_id = b.agent_id.as_ref().and_then(|a| s.num(&format!("{path}.agent_id"), a));
+    let allow_plain = b
+        .allow_plain
+        .as_ref()
+        .and_then(|a| s.flag(&format!("{path}.allow_plain"), a))
+        .unwrap_or(false);
     let f = |name: &str| fields.get(name);
     let credentials = match platform {
         Platform::Feishu => Credentials::Feishu(feishu::Credentials {
@@ -148,6 +161,7 @@ fn one(s: &mut Scope<'_>, id: &str, b: &file::Bot) -> Option<Bot> {
             encoding_aes_key: secret(f("encoding_aes_key")),
             app_id: plain(f("app_id")),
             app_secret: secret(f("app_secret")),
+            allow_plain,
         }),
         Platform::Wecom => Credentials::Wecom(wecom::Credentials {
             token: secret(f("token")),

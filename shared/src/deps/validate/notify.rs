@@ -161,12 +161,22 @@ pub(crate) fn api(s: &mut Scope<'_>, a: &file::NotifyApi) -> Option<ApiSettings>
         Some(w) => s.num_in("notify_api.timestamp_window_secs", w, 1, 3600)?,
         None => 300,
     };
+    let allow_templates = match &a.allow_templates {
+        Some(f) => s.flag("notify_api.allow_templates", f)?,
+        None => false,
+    };
+    let max_body_bytes = match &a.max_body_bytes {
+        Some(n) => usize::try_from(s.num_in("notify_api.max_body_bytes", n, 1024, 6 * 1024 * 1024)?).ok()?,
+        None => crate::notify::api::DEFAULT_MAX_BODY_BYTES,
+    };
     Some(ApiSettings {
         bearer_token,
         hmac_secret,
         timestamp_window_secs: i64::try_from(window).unwrap_or(300),
         utc_offset,
         mention_all: a.mention_all.clone().unwrap_or_else(|| vec!["critical".into()]),
+        allow_templates,
+        max_body_bytes,
     })
 }
 

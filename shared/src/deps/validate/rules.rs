@@ -170,7 +170,11 @@ fn action(
             let message = message(s, templates, at, line, &notify_spec(n))?;
             Some(ActionSpec::Notify { bot, to, message })
         }
-        ActionItem::Forward(ForwardAction { url, secret }) => {
+        ActionItem::Forward(ForwardAction {
+            url,
+            secret,
+            include_session_webhook,
+        }) => {
             let u = s.text(url);
             if !s.url(&format!("{at}.url"), &u) {
                 return None;
@@ -187,6 +191,7 @@ fn action(
             Some(ActionSpec::Forward {
                 url: u.value,
                 secret: Secret::new(secret.value),
+                keep_session_webhook: *include_session_webhook,
             })
         }
         ActionItem::Ignore(true) => Some(ActionSpec::Ignore),
