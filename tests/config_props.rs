@@ -77,9 +77,9 @@ fn target() -> impl Strategy<Value = String> {
         proptest::collection::vec(
             (
                 number_or("60"),
-                prop_oneof![3 => Just("20".to_owned()), 1 => Just("0".to_owned()), 1 => number()]
+                prop_oneof![3 => Just("20".to_owned()), 1 => Just("0".to_owned()), 1 => number()],
             ),
-            0..3
+            0..3,
         ),
         prop_oneof![3 => Just("feishu"), 3 => Just("wechat"), 1 => Just("ghost")],
     )
@@ -224,7 +224,10 @@ async fn exercise(config: botgate::Settings) {
     let now = SystemClock.now_secs();
     let mut records = Vec::new();
     for (id, bot) in &config.bots {
-        let Ok(req) = bot.credentials.sample_request(SampleKind::Message, "/help <at user_id=\"all\"></at>", now) else {
+        let Ok(req) = bot
+            .credentials
+            .sample_request(SampleKind::Message, "/help <at user_id=\"all\"></at>", now)
+        else {
             continue;
         };
         if let Ok(botgate::Accepted::Event { event, .. }) = bot.verifier.verify(&req.as_request(), now, &bot.options) {

@@ -46,3 +46,21 @@ pub fn split(data: &[u8]) -> (String, String) {
 pub fn run(v: &Verifier, req: &OwnedRequest) {
     let _ = v.verify(&req.as_request(), NOW, &Options::default());
 }
+
+/// The notify API's settings for the parsers (an Alertmanager card's times at +08:00).
+pub fn notify_settings() -> &'static botgate::notify::api::ApiSettings {
+    static S: OnceLock<botgate::notify::api::ApiSettings> = OnceLock::new();
+    S.get_or_init(|| match botgate::deps::notify_api(&serde_json::json!({"bearer_token": "b"})) {
+        Ok(s) => s,
+        Err(e) => panic!("notify settings must load: {e}"),
+    })
+}
+
+/// A single-threaded runtime, built once per process.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt,
+        Err(e) => panic!("runtime: {e}"),
+    })
+}

@@ -239,7 +239,12 @@ async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, 
     let path = uri.path().to_owned();
     if path == "/redirect" {
         // A receiver that answers with a redirect elsewhere (botgate must not follow it).
-        return (StatusCode::TEMPORARY_REDIRECT, [("location", "/forward/landing")], "moved").into_response();
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [("location", "/forward/landing")],
+            "moved",
+        )
+            .into_response();
     }
     let Some(platform) = platform_of(&path) else {
         return reply(404, json!({"error": "no such endpoint"}));

@@ -392,7 +392,7 @@ pub struct Bot {
     pub robot_code: Option<Text>,
     /// The API base URL for this bot's sends (Lark: https://open.larksuite.com).
     pub api_base: Option<Text>,
-    /// Accepted clock skew of signed timestamps, in seconds (default 300; DingTalk chat bots 3600; at most 3600).
+    /// Accepted clock skew of signed timestamps, in seconds (default 300; at most 3600).
     pub timestamp_window_secs: Option<Located<Num>>,
     /// The largest body accepted, in bytes (default 262144).
     pub max_body_bytes: Option<Located<Num>>,
