@@ -56,9 +56,8 @@ pub async fn handler(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let request_id = event.context.request_id.clone();
-    let deadline_ms = i64::try_from(event.context.deadline)
-        .unwrap_or(i64::MAX)
-        .saturating_sub(DEADLINE_MARGIN_MS);
+    let deadline_ms =
+        botgate::clock::invocation_deadline_ms(event.context.deadline, dispatcher.clock.now_ms(), DEADLINE_MARGIN_MS);
     let handles: Vec<(String, String)> = event
         .payload
         .records

@@ -14,9 +14,8 @@ pub const DEADLINE_MARGIN_MS: i64 = 2_000;
 /// Handles one invocation.
 pub async fn handler(d: &Dispatcher, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let request_id = event.context.request_id.clone();
-    let deadline_ms = i64::try_from(event.context.deadline)
-        .unwrap_or(i64::MAX)
-        .saturating_sub(DEADLINE_MARGIN_MS);
+    let deadline_ms =
+        botgate::clock::invocation_deadline_ms(event.context.deadline, d.clock.now_ms(), DEADLINE_MARGIN_MS);
     let report = botgate::scheduler::run(d, event.payload, &request_id, deadline_ms).await?;
     Ok(json!({"sent": report.sent, "already_sent": report.already_sent}))
 }
