@@ -215,7 +215,8 @@ async fn always_failing_sends_reach_the_dlq_with_their_reason() {
 }
 
 /// Thirty instances ask the shared DynamoDB limiter at once for a 20-per-minute robot:
-/// exactly twenty go ahead; the others are told when.
+/// exactly twenty go ahead; the others are told to ask again. Settled, the sends fill the
+/// window until a minute after their answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_rate_limit_holds_across_instances() {
     use botgate::notify::rate::dynamodb::DynamoLimiter;
@@ -232,14 +233,35 @@ async fn the_rate_limit_holds_across_instances() {
             limiter.acquire("rate#robot", NOW * 1000 + i, &rules).await.unwrap()
         }));
     }
-    let mut yes = 0;
-    for t in tasks {
+    let mut admitted = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
         match t.await.unwrap() {
-            Acquired::Yes => yes += 1,
-            Acquired::RetryAt(at) => assert!(at > NOW * 1000 + 60_000),
+            Acquired::Yes => admitted.push(NOW * 1000 + i64::try_from(i).unwrap()),
+            // Only sends in flight fill the window: ask again shortly.
+            Acquired::RetryAt(at) => assert!(at > NOW * 1000),
         }
     }
-    assert_eq!(yes, 20);
+    assert_eq!(admitted.len(), 20);
+    // Once answered, the window is full until a minute after the first answer.
+    let limiter = DynamoLimiter::new(aws_sdk_dynamodb::Client::new(&f.sdk), &f.table);
+    for started in &admitted {
+        limiter.settle("rate#robot", *started, NOW * 1000 + 500).await.unwrap();
+    }
+    let rules = [RateRule {
+        window_ms: 60_000,
+        max: 20,
+    }];
+    assert_eq!(
+        limiter.acquire("rate#robot", NOW * 1000 + 1_000, &rules).await.unwrap(),
+        Acquired::RetryAt(NOW * 1000 + 500 + botgate::notify::rate::ARRIVAL_GUARD_MS + 60_001)
+    );
+    assert_eq!(
+        limiter
+            .acquire("rate#robot", NOW * 1000 + 60_700, &rules)
+            .await
+            .unwrap(),
+        Acquired::Yes
+    );
 }
 
 /// A notification over its target's rate limit is held back on SQS until the limit

@@ -42,7 +42,10 @@ async fn config(fake: &FakePlatform) -> Settings {
 }
 
 fn gateway(config: Settings) -> (Deps, Arc<MemoryQueue>) {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    gateway_at(config, Arc::new(SystemClock))
+}
+
+fn gateway_at(config: Settings, clock: Arc<dyn Clock>) -> (Deps, Arc<MemoryQueue>) {
     let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
     let deps = Deps {
         config: Arc::new(config),
@@ -101,9 +104,10 @@ async fn accepted_requests_are_queued_and_delivered() {
         ("x-botgate-timestamp", ts.as_str()),
         ("x-botgate-signature", sig.as_str()),
     ];
-    assert_eq!(post(&deps, "/alertmanager/ops", headers.clone(), &alert).await.0, 202);
-    // Alertmanager retries the same payload: accepted, not queued again.
-    assert_eq!(post(&deps, "/alertmanager/ops", headers, &alert).await.0, 202);
+    let first = post(&deps, "/alertmanager/ops", headers.clone(), &alert).await;
+    assert_eq!(first.0, 202);
+    // Alertmanager retries the same payload: answered as the first time, not queued again.
+    assert_eq!(post(&deps, "/alertmanager/ops", headers, &alert).await, first);
     let queued = queue.drain();
     assert_eq!(queued.len(), 2);
     let (d, _) = dispatcher(
@@ -215,7 +219,7 @@ async fn bad_requests_get_the_right_4xx_and_nothing_is_queued() {
 fn alertmanager_messages_per_platform_match_the_snapshots() {
     let update = std::env::var("UPDATE_SNAPSHOTS").is_ok();
     let s = settings();
-    for fixture in ["firing", "resolved", "group-of-twenty"] {
+    for fixture in ["firing", "resolved", "group-of-twenty", "mixed"] {
         let body = std::fs::read(root().join(format!("tests/fixtures/alertmanager/{fixture}.json"))).unwrap();
         let msg = parse_alertmanager(&body, &s).unwrap();
         for (platform, rendered) in [
@@ -288,7 +292,9 @@ async fn over_the_rate_limit_a_notification_is_put_back_until_the_limit_allows_a
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].message_id, "m2");
     let at = failed[0].retry_at_ms.expect("the time the limit allows it");
-    assert!((now + 59_000..=now + 60_001).contains(&at), "retry at {}", at - now);
+    // The window counts from the first send's answer (the fixed clock's now) plus the guard.
+    let last = now + 60_001 + botgate::notify::rate::ARRIVAL_GUARD_MS;
+    assert!((now + 59_000..=last).contains(&at), "retry at {}", at - now);
     clock.advance_ms(at - now);
     assert!(d.process_batch_detailed("t", records, at + 10_000).await.is_empty());
     let got = fake.delivered_to("wecom-webhook");
@@ -330,4 +336,203 @@ async fn over_the_rate_limit_a_notification_is_put_back_until_the_limit_allows_a
         lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
         json!(["component", "target", "outcome"])
     );
+}
+
+fn accepted_id(answer: &(u16, String)) -> String {
+    assert_eq!(answer.0, 202, "{}", answer.1);
+    let v: Value = serde_json::from_str(&answer.1).unwrap();
+    v["accepted"].as_str().unwrap().to_owned()
+}
+
+/// Sends what was queued through the dispatcher; returns the texts the group bot received.
+async fn deliver(config: Settings, queue: &MemoryQueue, fake: &FakePlatform) -> Vec<String> {
+    let (d, _) = dispatcher(
+        config,
+        DispatchStores::in_memory(),
+        Arc::new(SystemClock),
+        Registry::default(),
+    );
+    let failed = d
+        .process_batch("t", records_of(&queue.drain()), SystemClock.now_ms() + 20_000)
+        .await;
+    assert!(failed.is_empty(), "{failed:?}");
+    fake.delivered_to("wecom-webhook")
+        .iter()
+        .map(|m| m.body["text"]["content"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_repeat_is_a_new_message_unless_it_carries_the_same_idempotency_key() {
+    let fake = FakePlatform::for_example().await;
+    let config = config(&fake).await;
+    let (deps, queue) = gateway(config.clone());
+    let bearer = format!("Bearer {BEARER}");
+    let auth = || vec![("authorization", bearer.as_str())];
+    // The same body twice, no key: two messages, two ids.
+    let a = post(&deps, "/notify/ops", auth(), r#"{"text": "backup ok"}"#).await;
+    let b = post(&deps, "/notify/ops", auth(), r#"{"text": "backup ok"}"#).await;
+    assert_ne!(accepted_id(&a), accepted_id(&b));
+    // The same Idempotency-Key twice: one message, the same answer both times.
+    let mut keyed = auth();
+    keyed.push(("idempotency-key", "deploy-4711"));
+    let c = post(&deps, "/notify/ops", keyed.clone(), r#"{"text": "deploy 4711 done"}"#).await;
+    let d = post(&deps, "/notify/ops", keyed.clone(), r#"{"text": "deploy 4711 done"}"#).await;
+    assert_eq!(c, d);
+    accepted_id(&c);
+    // The key in the body does the same; the header's key on another target is another message.
+    let e = post(
+        &deps,
+        "/notify/ops",
+        auth(),
+        r#"{"id": "nightly-1", "text": "nightly ok"}"#,
+    )
+    .await;
+    let f = post(
+        &deps,
+        "/notify/ops",
+        auth(),
+        r#"{"id": "nightly-1", "text": "nightly ok"}"#,
+    )
+    .await;
+    assert_eq!(e, f);
+    // Keys that cannot be one: refused, nothing queued.
+    let long = "k".repeat(256);
+    for (headers, body) in [
+        (vec![("idempotency-key", long.as_str())], r#"{"text": "x"}"#),
+        (vec![("idempotency-key", "a")], r#"{"id": "b", "text": "x"}"#),
+        (vec![], r#"{"id": "", "text": "x"}"#),
+    ] {
+        let mut h = auth();
+        h.extend(headers);
+        assert_eq!(post(&deps, "/notify/ops", h, body).await.0, 400, "{body}");
+    }
+    assert_eq!(queue.len(), 4);
+    let texts = deliver(config, &queue, &fake).await;
+    assert_eq!(texts, ["backup ok", "backup ok", "deploy 4711 done", "nightly ok"]);
+}
+
+#[tokio::test]
+async fn a_key_being_accepted_right_now_gets_409_and_nothing_is_queued() {
+    let fake = FakePlatform::for_example().await;
+    let (deps, queue) = gateway(config(&fake).await);
+    let bearer = format!("Bearer {BEARER}");
+    let headers = vec![("authorization", bearer.as_str()), ("idempotency-key", "k-409")];
+    let body = r#"{"text": "x"}"#;
+    let req = Request {
+        method: "POST",
+        query: "",
+        headers: headers.clone(),
+        body: body.as_bytes(),
+    };
+    let api = deps.config.notify_api.clone().unwrap();
+    let fold = botgate::notify::api::fold("notify", "ops", &req, None, botgate::notify::api::Auth::Bearer, &api)
+        .unwrap()
+        .unwrap();
+    // Another instance holds the key, still queueing.
+    let held = deps
+        .store
+        .claim(botgate::store::ClaimRequest {
+            key: &fold.key,
+            now_ms: SystemClock.now_ms(),
+            in_progress_ms: 10_000,
+            retention_secs: 60,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(held, botgate::store::Claim::Claimed(_)));
+    assert_eq!(
+        post(&deps, "/notify/ops", headers, body).await,
+        (409, "in_progress".into())
+    );
+    assert!(queue.is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_request_delivered_again_is_one_message() {
+    let fake = FakePlatform::for_example().await;
+    let config = config(&fake).await;
+    let (deps, queue) = gateway(config.clone());
+    let now = SystemClock.now_secs();
+    let body = r#"{"text": "cert renewed"}"#;
+    let signed = |ts: i64| {
+        let sig = botgate::delivery::forward::signature(HMAC, ts, body);
+        (ts.to_string(), sig)
+    };
+    let (ts, sig) = signed(now);
+    let headers = vec![
+        ("x-botgate-timestamp", ts.as_str()),
+        ("x-botgate-signature", sig.as_str()),
+    ];
+    let first = post(&deps, "/notify/ops", headers.clone(), body).await;
+    // The same signed request again (a client's or a proxy's retry): one message.
+    assert_eq!(post(&deps, "/notify/ops", headers, body).await, first);
+    // Signed anew (another timestamp): another message.
+    let (ts2, sig2) = signed(now - 1);
+    let again = post(
+        &deps,
+        "/notify/ops",
+        vec![
+            ("x-botgate-timestamp", ts2.as_str()),
+            ("x-botgate-signature", sig2.as_str()),
+        ],
+        body,
+    )
+    .await;
+    assert_ne!(accepted_id(&again), accepted_id(&first));
+    let texts = deliver(config, &queue, &fake).await;
+    assert_eq!(texts, ["cert renewed", "cert renewed"]);
+}
+
+#[tokio::test]
+async fn alertmanager_retries_fold_and_repeat_interval_reminders_are_sent_again() {
+    let fake = FakePlatform::for_example().await;
+    let config = config(&fake).await;
+    let window_ms = config.notify_api.as_ref().unwrap().alertmanager_retry_window_secs * 1000;
+    let start = 1_795_440_463_000;
+    let clock = Arc::new(botgate::clock::FixedClock::at_ms(start));
+    let (deps, queue) = gateway_at(config.clone(), clock.clone());
+    let bearer = format!("Bearer {BEARER}");
+    for fixture in ["firing", "resolved", "group-of-twenty", "mixed"] {
+        let alert =
+            std::fs::read_to_string(root().join(format!("tests/fixtures/alertmanager/{fixture}.json"))).unwrap();
+        let post_it = || {
+            post(
+                &deps,
+                "/alertmanager/ops",
+                vec![("authorization", bearer.as_str())],
+                &alert,
+            )
+        };
+        let first = post_it().await;
+        accepted_id(&first);
+        // Alertmanager retries after a timeout or a 5xx, within the window: one message.
+        clock.advance_ms(90_000);
+        assert_eq!(post_it().await, first, "{fixture}: a retry is answered as the first");
+        // Its next flush retries a group_interval (5 min) later: still one message.
+        clock.advance_ms(210_000);
+        assert_eq!(post_it().await, first, "{fixture}: the next flush's retry");
+        // The repeat_interval reminder comes later: sent again.
+        clock.advance_ms(window_ms);
+        let reminder = post_it().await;
+        assert_ne!(
+            accepted_id(&reminder),
+            accepted_id(&first),
+            "{fixture}: a reminder is a new message"
+        );
+        clock.advance_ms(4 * 3_600_000);
+    }
+    let queued = queue.drain();
+    assert_eq!(queued.len(), 8, "two messages per fixture");
+    let (d, _) = dispatcher(
+        config,
+        DispatchStores::in_memory(),
+        Arc::new(SystemClock),
+        Registry::default(),
+    );
+    let failed = d
+        .process_batch("t", records_of(&queued), SystemClock.now_ms() + 20_000)
+        .await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(fake.delivered_to("wecom-webhook").len(), 8);
 }

@@ -199,3 +199,61 @@ async fn one_failing_target_does_not_stop_the_others_and_a_retry_sends_only_it()
         "**Report**\n7 errors"
     );
 }
+
+/// A three-part notification whose second part fails (through the delivery's own retries)
+/// on the first attempt: the redelivered job sends only what was not sent, so the group
+/// bot, which keeps no record of what it got, shows each part exactly once, in order.
+#[tokio::test]
+async fn a_retried_notification_sends_only_the_parts_not_sent() {
+    let fake = FakePlatform::for_example().await;
+    let config = config_with_targets(&fake, WEBHOOK_SECRET).await;
+    let attempts = config.delivery.retry.max_attempts;
+    let system: Arc<dyn Clock> = Arc::new(botgate::clock::SystemClock);
+    let (d, _) = dispatcher(config, DispatchStores::in_memory(), system.clone(), Registry::default());
+    let text: String = (0..150)
+        .map(|i| format!("line {i:03}: disk full on db-{i}\n"))
+        .collect();
+    let message = Message::text(&text);
+    assert_eq!(d.notifier.parts("wecom", &message).unwrap().len(), 3);
+    let job = botgate::notify::api::NotifyJob {
+        target: "wecom".into(),
+        message,
+        id: "job-1".into(),
+        source: "notify".into(),
+        fold: None,
+    };
+    let msg = job.outgoing(system.now_ms()).unwrap();
+    let record = botgate::dispatcher::Record {
+        message_id: "m1".into(),
+        body: msg.body,
+        group_id: Some(msg.group_id),
+        receive_count: 1,
+    };
+    // Part 1 goes through; part 2 is refused on every one of the delivery's attempts.
+    let busy = r#"{"errcode":-1,"errmsg":"system busy"}"#;
+    let answers: Vec<(u16, &str)> = (0..attempts).map(|_| (200, busy)).collect();
+    fake.script_after("wecom-webhook", 1, &answers);
+    let deadline = system.now_ms() + 20_000;
+    let failed = d.process_batch("t", vec![record.clone()], deadline).await;
+    assert_eq!(failed, ["m1"], "the job fails and is redelivered");
+    assert_eq!(fake.delivered_to("wecom-webhook").len(), 1);
+    // Redelivered: parts 2 and 3 only.
+    let failed = d.process_batch("t", vec![record.clone()], deadline).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    let got: Vec<String> = fake
+        .delivered_to("wecom-webhook")
+        .iter()
+        .map(|m| m.body["text"]["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got.len(), 3, "each part once");
+    assert!(
+        got[0].contains("line 000") && got[1] != got[0] && got[2] != got[1],
+        "{:?}",
+        got.iter().map(|g| &g[..40]).collect::<Vec<_>>()
+    );
+    assert_eq!(got.concat().matches("line 000:").count(), 1);
+    assert!(got[2].contains("line 149"));
+    // And once more: nothing.
+    assert!(d.process_batch("t", vec![record], deadline).await.is_empty());
+    assert_eq!(fake.delivered_to("wecom-webhook").len(), 3);
+}

@@ -130,6 +130,7 @@ fn bench(c: &mut Criterion) {
                     message: message.clone(),
                     id: format!("n{}", counter.fetch_add(1, Ordering::Relaxed)),
                     source: "alertmanager".into(),
+                    fold: None,
                 };
                 let msg = job.outgoing(0).unwrap_or_else(|_| unreachable!());
                 Record {

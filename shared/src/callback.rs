@@ -66,16 +66,21 @@ pub enum CallbackError {
     /// The queue failed.
     #[error("{0}")]
     Queue(QueueError),
+    /// A request with the same idempotency key is being accepted right now.
+    #[error("in progress: {0}")]
+    InProgress(String),
 }
 
 impl CallbackError {
     /// The HTTP status: 404 unknown bot, the rejection's own status (401/400/405/413), 413
-    /// for events too large to queue, 503 when a dependency failed (so the platform retries).
+    /// for events too large to queue, 409 while the same idempotency key is being accepted,
+    /// 503 when a dependency failed (so the platform retries).
     pub fn status(&self) -> u16 {
         match self {
             Self::NotFound(_) => 404,
             Self::Rejected(r) => r.status(),
             Self::TooLargeForQueue(_) => 413,
+            Self::InProgress(_) => 409,
             Self::Store(_) | Self::Queue(_) => 503,
         }
     }
@@ -86,6 +91,7 @@ impl CallbackError {
             Self::NotFound(_) => "unknown_bot",
             Self::Rejected(r) => r.reason(),
             Self::TooLargeForQueue(_) => "too_large_for_queue",
+            Self::InProgress(_) => "in_progress",
             Self::Store(_) => "store_unavailable",
             Self::Queue(_) => "queue_unavailable",
         }
@@ -166,10 +172,11 @@ fn find_bot<'c>(config: &'c Settings, path: &str) -> Result<&'c Bot, CallbackErr
 }
 
 /// `POST /notify/{target}` and `POST /alertmanager/{target}`: authenticate, parse, queue,
-/// answer 202. Credentials are checked before the target is looked up, so an unknown
-/// target cannot be told from a known one without them. The FIFO deduplication id is the
-/// request's digest, so a retried identical request within five minutes is accepted and
-/// not queued twice.
+/// answer 202 with the message's id. Credentials are checked before the target is looked
+/// up, so an unknown target cannot be told from a known one without them. Requests that
+/// [`crate::notify::api::fold`] makes one message claim their fold key in the dedup store:
+/// the first is queued, a repeat is answered exactly as the first was (202, same id) and
+/// not queued, and a repeat while the first is still being queued gets 409.
 async fn notify(
     deps: &Deps,
     source: &str,
@@ -178,6 +185,7 @@ async fn notify(
     now_ms: i64,
     trace: &mut Trace,
 ) -> Result<(Response, Outcome), CallbackError> {
+    use crate::notify::api::{self, NotifyJob};
     trace.bot = format!("{source}:{target}");
     let settings =
         deps.config.notify_api.as_ref().ok_or_else(|| {
@@ -193,35 +201,77 @@ async fn notify(
         }
         .into());
     }
-    settings.authenticate(req, now_ms.div_euclid(1000))?;
+    let auth = settings.authenticate(req, now_ms.div_euclid(1000))?;
     if !deps.config.targets.contains_key(target) {
         return Err(CallbackError::NotFound(format!("no target `{target}`")));
     }
-    let message = if source == "alertmanager" {
-        crate::notify::api::parse_alertmanager(req.body, settings)?
+    let (message, body_id) = if source == "alertmanager" {
+        (api::parse_alertmanager(req.body, settings)?, None)
     } else {
-        crate::notify::api::parse_notify(req.body, settings.allow_templates)?
+        let n = api::parse_notify(req.body, settings.allow_templates)?;
+        (n.message, n.id)
     };
-    let job = crate::notify::api::NotifyJob {
+    let fold = api::fold(source, target, req, body_id.as_deref(), auth, settings)?;
+    trace.event_type = source.to_owned();
+    let accepted = |id: &str| Response {
+        status: 202,
+        content_type: "application/json".into(),
+        body: serde_json::json!({"accepted": id}).to_string(),
+    };
+    let mut job = NotifyJob {
         target: target.to_owned(),
         message,
-        id: hex::encode(&botgate_core::crypto::sha256(&[req.body])[..16]),
+        id: String::new(),
         source: source.to_owned(),
+        fold: None,
     };
+    let Some(fold) = fold else {
+        job.id = botgate_core::crypto::random_nonce(32);
+        trace.event_id = job.id.clone();
+        enqueue_job(deps, &job, now_ms).await?;
+        return Ok((accepted(&job.id), Outcome::Accepted));
+    };
+    let claim = deps
+        .store
+        .claim(ClaimRequest {
+            key: &fold.key,
+            now_ms,
+            in_progress_ms: IN_PROGRESS_MS,
+            retention_secs: fold.window_secs,
+        })
+        .await?;
+    let owner = match claim {
+        Claim::Claimed(owner) | Claim::TookOver(owner) => owner,
+        Claim::Held(rec) if rec.status == crate::store::Status::Done => {
+            let id = fold.id(rec.claimed_at_ms);
+            trace.event_id = id.clone();
+            return Ok((accepted(&id), Outcome::Duplicate));
+        }
+        Claim::Held(_) => {
+            return Err(CallbackError::InProgress(
+                "a request with the same idempotency key is being accepted now".into(),
+            ));
+        }
+    };
+    job.id = fold.id(now_ms);
+    job.fold = Some(fold.key.clone());
     trace.event_id = job.id.clone();
-    trace.event_type = source.to_owned();
+    if let Err(e) = enqueue_job(deps, &job, now_ms).await {
+        if let Err(release) = deps.store.release(&fold.key, &owner).await {
+            tracing::warn!(key = %fold.key, error = %release, "could not release the notify claim");
+        }
+        return Err(e);
+    }
+    deps.store.complete(&fold.key, &owner).await?;
+    Ok((accepted(&job.id), Outcome::Accepted))
+}
+
+/// Puts a notification on the queue.
+async fn enqueue_job(deps: &Deps, job: &crate::notify::api::NotifyJob, now_ms: i64) -> Result<(), CallbackError> {
     let msg = job.outgoing(now_ms).map_err(CallbackError::Queue)?;
     msg.check_size(deps.config.max_message_bytes)
         .map_err(CallbackError::TooLargeForQueue)?;
-    deps.queue.send(&msg).await.map_err(CallbackError::Queue)?;
-    Ok((
-        Response {
-            status: 202,
-            content_type: "application/json".into(),
-            body: serde_json::json!({"accepted": job.id}).to_string(),
-        },
-        Outcome::Accepted,
-    ))
+    deps.queue.send(&msg).await.map_err(CallbackError::Queue)
 }
 
 /// Remembers a signature that does not cover its body ([`ReplayGuard`]) for its window:

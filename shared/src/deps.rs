@@ -146,6 +146,7 @@ pub fn dispatcher_with(
             config.clone(),
             delivery.clone(),
             limiter,
+            stores.effects.clone(),
             clock.clone(),
         )),
         config,

@@ -38,12 +38,7 @@ use botgate_core::event::Event;
 /// also checks that its request can finish before the deadline).
 pub const MIN_RECORD_MS: i64 = 200;
 
-/// How long an action's claim holds while it runs: longer than the function's timeout
-/// (30 s in `template.yaml`), so a live instance is never taken over.
-pub const EFFECT_IN_PROGRESS_MS: i64 = 120_000;
-/// How long effects are remembered: 14 days, SQS's longest retention (a redriven event
-/// from the dead-letter queue still finds them).
-pub const EFFECT_RETENTION_SECS: i64 = 14 * 86_400;
+pub use crate::store::{EFFECT_IN_PROGRESS_MS, EFFECT_RETENTION_SECS};
 /// How long a failure reason is kept for `botgate dlq`: as long as the DLQ keeps messages.
 pub const FAILURE_RETENTION_SECS: i64 = 14 * 86_400;
 
@@ -347,14 +342,7 @@ impl Dispatcher {
 
     /// Claims the effect `key` (see the module documentation).
     pub async fn claim_effect(&self, key: &str) -> Result<Claim, StoreError> {
-        self.effects
-            .claim(ClaimRequest {
-                key,
-                now_ms: self.clock.now_ms(),
-                in_progress_ms: EFFECT_IN_PROGRESS_MS,
-                retention_secs: EFFECT_RETENTION_SECS,
-            })
-            .await
+        self.effects.claim(ClaimRequest::effect(key, self.clock.now_ms())).await
     }
 
     /// A notification from the notify API: send it to its target once.

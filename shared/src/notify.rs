@@ -1,6 +1,11 @@
 //! Sending notifications: named targets (custom group bots by webhook, or app chats
 //! through a configured bot), each platform's size limits (split or truncate, UTF-8 safe,
-//! with a visible marker), and per-target rate limits shared by every instance.
+//! with a visible marker), and per-target rate limits shared by every instance, counted
+//! the way the platforms count them (by arrival, see [`rate`]).
+//!
+//! Every part of a split message is its own effect (`effect#part#<target>#<key>#<index>` in the
+//! effect store): a retried notification sends only the parts not sent yet, so a group
+//! bot (which keeps no record of what it received) never shows a part twice.
 
 pub mod api;
 pub mod rate;
@@ -13,8 +18,9 @@ use std::sync::Arc;
 pub use botgate_core::limits;
 
 use crate::clock::Clock;
-use crate::delivery::{Delivery, Idempotency, SendError, Target as To};
+use crate::delivery::{Delivery, Idempotency, SendError, Target as To, platform_deduplicates};
 use crate::settings::Settings;
+use crate::store::{Claim, ClaimRequest, DedupStore, Status};
 use botgate_core::message::Message;
 use rate::{Acquired, RateLimiter};
 use target::{TargetKind, TargetSpec};
@@ -33,6 +39,7 @@ pub struct Notifier {
     config: Arc<Settings>,
     delivery: Arc<Delivery>,
     limiter: Arc<dyn RateLimiter>,
+    effects: Arc<dyn DedupStore>,
     clock: Arc<dyn Clock>,
 }
 
@@ -43,17 +50,19 @@ impl std::fmt::Debug for Notifier {
 }
 
 impl Notifier {
-    /// A notifier over the configuration's targets.
+    /// A notifier over the configuration's targets, remembering sent parts in `effects`.
     pub fn new(
         config: Arc<Settings>,
         delivery: Arc<Delivery>,
         limiter: Arc<dyn RateLimiter>,
+        effects: Arc<dyn DedupStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             config,
             delivery,
             limiter,
+            effects,
             clock,
         }
     }
@@ -71,14 +80,27 @@ impl Notifier {
     }
 
     /// Sends one part to `target` if its rate limit allows it now; otherwise says when.
-    /// `key` identifies the part (Feishu app sends deduplicate on it).
+    /// `key` identifies the part (Feishu app sends deduplicate on it). The rate log counts
+    /// the send from its start until it is answered, then from its answer.
     pub async fn try_send(&self, target: &str, part: &Message, key: &str, deadline_ms: i64) -> Result<Sent, SendError> {
+        self.try_send_once(target, part, key, false, deadline_ms).await
+    }
+
+    async fn try_send_once(
+        &self,
+        target: &str,
+        part: &Message,
+        key: &str,
+        resend: bool,
+        deadline_ms: i64,
+    ) -> Result<Sent, SendError> {
         let spec = self.target(target)?;
-        let now = self.clock.now_ms();
+        let started = self.clock.now_ms();
+        let rate_key = format!("rate#{target}");
         if !spec.rate.is_empty() {
             match self
                 .limiter
-                .acquire(&format!("rate#{target}"), now, &spec.rate)
+                .acquire(&rate_key, started, &spec.rate)
                 .await
                 .map_err(|e| SendError::retryable(e.to_string()))?
             {
@@ -86,24 +108,46 @@ impl Notifier {
                 Acquired::RetryAt(at) => return Ok(Sent::Delayed(at)),
             }
         }
-        match &spec.kind {
-            TargetKind::Webhook(hook) => {
-                let req = hook.request(part, now)?;
-                self.delivery
+        let result = match &spec.kind {
+            TargetKind::Webhook(hook) => match hook.request(part, started) {
+                Ok(req) => self
+                    .delivery
                     .send_raw(&req, hook.classifier(), false, deadline_ms)
-                    .await?;
-            }
-            TargetKind::App { bot, to } => {
-                let bot = self
-                    .config
-                    .bots
-                    .get(bot)
-                    .ok_or_else(|| SendError::Permanent(format!("target `{target}`: no bot `{bot}`")))?;
-                let idem = Idempotency { key, resend: false };
-                self.delivery.send(bot, To::To(to), part, idem, deadline_ms).await?;
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            },
+            TargetKind::App { bot, to } => match self.config.bots.get(bot) {
+                Some(bot) => {
+                    let idem = Idempotency { key, resend };
+                    self.delivery
+                        .send(bot, To::To(to), part, idem, deadline_ms)
+                        .await
+                        .map(|_| ())
+                }
+                None => Err(SendError::Permanent(format!("target `{target}`: no bot `{bot}`"))),
+            },
+        };
+        if !spec.rate.is_empty() {
+            // Whatever the outcome, the request may have arrived by now (and not later).
+            if let Err(e) = self.limiter.settle(&rate_key, started, self.clock.now_ms()).await {
+                tracing::warn!(target, error = %e, "could not settle the rate log: the send counts as in flight for a minute");
             }
         }
-        Ok(Sent::Sent)
+        result.map(|()| Sent::Sent)
+    }
+
+    /// Whether `target`'s receiver drops a repeated send (an app chat on Feishu or WeCom);
+    /// group bots never do.
+    fn deduplicates(&self, target: &str) -> bool {
+        match self.config.targets.get(target).map(|t| &t.kind) {
+            Some(TargetKind::App { bot, .. }) => self
+                .config
+                .bots
+                .get(bot)
+                .is_some_and(|b| platform_deduplicates(b.platform)),
+            _ => false,
+        }
     }
 
     /// Sends `message` to `target`: every part, waiting out the rate limit while the
@@ -113,7 +157,8 @@ impl Notifier {
             .await
     }
 
-    /// [`Notifier::send`], counting the rate limit's holds in `waits`.
+    /// [`Notifier::send`], counting the rate limit's holds in `waits`. Parts an earlier
+    /// attempt with the same `key` sent are skipped (not counted in the result).
     pub async fn send_counted(
         &self,
         target: &str,
@@ -123,16 +168,53 @@ impl Notifier {
         waits: &mut Waits,
     ) -> Result<usize, SendError> {
         let parts = self.parts(target, message)?;
+        let mut sent = 0;
         for (i, part) in parts.iter().enumerate() {
+            let effect = format!("effect#part#{target}#{key}#{i}");
+            let claim = self
+                .effects
+                .claim(ClaimRequest::effect(&effect, self.clock.now_ms()))
+                .await
+                .map_err(|e| SendError::retryable(e.to_string()))?;
+            let (owner, resend) = match claim {
+                Claim::Claimed(owner) => (owner, false),
+                Claim::Held(r) if r.status == Status::Done => continue,
+                Claim::Held(_) => {
+                    return Err(SendError::retryable(format!(
+                        "part {i} of {} is being sent by another attempt",
+                        parts.len()
+                    )));
+                }
+                Claim::TookOver(owner) if self.deduplicates(target) => (owner, true),
+                Claim::TookOver(owner) => {
+                    // An attempt died while sending this part: it may have arrived, and a
+                    // group bot cannot drop a repeat. A possible miss, never a second copy.
+                    self.effects
+                        .complete(&effect, &owner)
+                        .await
+                        .map_err(|e| SendError::retryable(e.to_string()))?;
+                    tracing::warn!(
+                        target,
+                        part = i,
+                        parts = parts.len(),
+                        outcome = "skipped",
+                        "an earlier attempt stopped while sending this part and may have sent it"
+                    );
+                    continue;
+                }
+            };
             let part_key = crate::queue::fifo_id(&format!("{key}#{i}"));
-            loop {
-                match self.try_send(target, part, &part_key[..32], deadline_ms).await? {
-                    Sent::Sent => break,
-                    Sent::Delayed(at) => {
+            let result = loop {
+                match self
+                    .try_send_once(target, part, &part_key[..32], resend, deadline_ms)
+                    .await
+                {
+                    Ok(Sent::Sent) => break Ok(()),
+                    Ok(Sent::Delayed(at)) => {
                         waits.throttled += 1;
                         if at + 1_000 > deadline_ms {
                             waits.retry_at = Some(at);
-                            return Err(SendError::retryable(format!(
+                            break Err(SendError::retryable(format!(
                                 "target `{target}` is at its rate limit until {at} (ms); {i} of {} parts sent",
                                 parts.len()
                             )));
@@ -142,10 +224,33 @@ impl Notifier {
                         waits.waited_ms += wait.max(0);
                         tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
                     }
+                    Err(e) => break Err(e),
+                }
+            };
+            match result {
+                Ok(()) => {
+                    sent += 1;
+                    self.effects
+                        .complete(&effect, &owner)
+                        .await
+                        .map_err(|e| SendError::retryable(e.to_string()))?;
+                }
+                Err(e @ SendError::Retryable { .. }) => {
+                    if let Err(release) = self.effects.release(&effect, &owner).await {
+                        tracing::warn!(target, part = i, error = %release, "could not release the part's claim");
+                    }
+                    return Err(e);
+                }
+                Err(e) => {
+                    // Permanent or ambiguous: fails the same way again, or may have arrived.
+                    if let Err(store) = self.effects.complete(&effect, &owner).await {
+                        tracing::warn!(target, part = i, error = %store, "could not mark the part done");
+                    }
+                    return Err(e);
                 }
             }
         }
-        Ok(parts.len())
+        Ok(sent)
     }
 }
 

@@ -65,6 +65,13 @@ pub enum Claim {
     Held(Record),
 }
 
+/// How long an effect's claim holds while it runs: longer than the functions' timeout
+/// (30 s in `template.yaml`), so a live instance is never taken over.
+pub const EFFECT_IN_PROGRESS_MS: i64 = 120_000;
+/// How long effects are remembered: 14 days, SQS's longest retention (a redriven event
+/// from the dead-letter queue still finds them).
+pub const EFFECT_RETENTION_SECS: i64 = 14 * 86_400;
+
 /// The parameters of a claim.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRequest<'a> {
@@ -78,7 +85,18 @@ pub struct ClaimRequest<'a> {
     pub retention_secs: i64,
 }
 
-impl ClaimRequest<'_> {
+impl<'a> ClaimRequest<'a> {
+    /// The claim of an effect (something sent once): [`EFFECT_IN_PROGRESS_MS`],
+    /// [`EFFECT_RETENTION_SECS`].
+    pub fn effect(key: &'a str, now_ms: i64) -> Self {
+        Self {
+            key,
+            now_ms,
+            in_progress_ms: EFFECT_IN_PROGRESS_MS,
+            retention_secs: EFFECT_RETENTION_SECS,
+        }
+    }
+
     /// The record a successful claim writes.
     pub fn record(&self, owner: String) -> Record {
         Record {

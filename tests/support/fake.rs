@@ -42,6 +42,8 @@ struct Inner {
     feishu_uuids: HashSet<String>,
     /// Scripted answers by platform, used before the normal answer.
     script: HashMap<String, VecDeque<(u16, String)>>,
+    /// Requests by platform answered normally before the script starts.
+    script_after: HashMap<String, u32>,
     /// An answer given every time, by platform.
     always: HashMap<String, (u16, String)>,
     forward_secret: String,
@@ -111,6 +113,16 @@ impl FakePlatform {
             platform.to_owned(),
             answers.iter().map(|(s, b)| (*s, (*b).to_owned())).collect(),
         );
+    }
+
+    /// Answers the next `skip` message requests of `platform` normally, then with these.
+    pub fn script_after(&self, platform: &str, skip: u32, answers: &[(u16, &str)]) {
+        self.script(platform, answers);
+        self.inner
+            .lock()
+            .unwrap()
+            .script_after
+            .insert(platform.to_owned(), skip);
     }
 
     /// Answers every message request of `platform` with (status, body).
@@ -357,7 +369,14 @@ async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, 
     }
     let scripted = {
         let mut i = fake.inner.lock().unwrap();
-        let next = i.script.get_mut(platform).and_then(VecDeque::pop_front);
+        let waiting = i.script_after.get_mut(platform).filter(|n| **n > 0).map(|n| {
+            *n -= 1;
+        });
+        let next = if waiting.is_some() {
+            None
+        } else {
+            i.script.get_mut(platform).and_then(VecDeque::pop_front)
+        };
         next.or_else(|| i.always.get(platform).cloned())
     };
     if let Some((status, body)) = scripted {

@@ -209,6 +209,10 @@ pub struct NotifyApi {
     pub allow_templates: Option<Located<Flag>>,
     /// The largest request body, in bytes (default 1048576).
     pub max_body_bytes: Option<Located<Num>>,
+    /// An Alertmanager webhook with the same body within this many seconds is a retry and
+    /// sent once; later it is a `repeat_interval` reminder and sent again (default 600; set
+    /// it above Alertmanager's `group_interval` and below its `repeat_interval`).
+    pub alertmanager_retry_window_secs: Option<Located<Num>>,
 }
 
 /// One scheduled notification.

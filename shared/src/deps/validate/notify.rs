@@ -169,7 +169,12 @@ pub(crate) fn api(s: &mut Scope<'_>, a: &file::NotifyApi) -> Option<ApiSettings>
         Some(n) => usize::try_from(s.num_in("notify_api.max_body_bytes", n, 1024, 6 * 1024 * 1024)?).ok()?,
         None => crate::notify::api::DEFAULT_MAX_BODY_BYTES,
     };
+    let retry_window = match &a.alertmanager_retry_window_secs {
+        Some(n) => s.num_in("notify_api.alertmanager_retry_window_secs", n, 10, 86_400)?,
+        None => u64::try_from(crate::notify::api::DEFAULT_ALERTMANAGER_RETRY_WINDOW_SECS).unwrap_or(600),
+    };
     Some(ApiSettings {
+        alertmanager_retry_window_secs: i64::try_from(retry_window).unwrap_or(600),
         bearer_token,
         hmac_secret,
         timestamp_window_secs: i64::try_from(window).unwrap_or(300),
