@@ -14,7 +14,7 @@ use botgate::deps::DispatchStores;
 use botgate::dispatcher::Record;
 use botgate::handler::Registry;
 use botgate::inbound::Request;
-use botgate::notify::api::{ApiSettings, parse_alertmanager};
+use botgate::notify::api::{ApiSettings, parse_alertmanager, parse_grafana};
 use botgate::platform::{dingtalk, feishu, wecom};
 use botgate::queue::memory::MemoryQueue;
 use botgate::store::memory::MemoryStore;
@@ -219,9 +219,13 @@ async fn bad_requests_get_the_right_4xx_and_nothing_is_queued() {
 fn alertmanager_messages_per_platform_match_the_snapshots() {
     let update = std::env::var("UPDATE_SNAPSHOTS").is_ok();
     let s = settings();
-    for fixture in ["firing", "resolved", "group-of-twenty", "mixed"] {
+    for fixture in ["firing", "resolved", "group-of-twenty", "mixed", "grafana-firing"] {
         let body = std::fs::read(root().join(format!("tests/fixtures/alertmanager/{fixture}.json"))).unwrap();
-        let msg = parse_alertmanager(&body, &s).unwrap();
+        let msg = if fixture.starts_with("grafana") {
+            parse_grafana(&body, &s).unwrap()
+        } else {
+            parse_alertmanager(&body, &s).unwrap()
+        };
         for (platform, rendered) in [
             ("feishu", feishu::render(&msg)),
             ("dingtalk", dingtalk::render(&msg)),
@@ -263,6 +267,67 @@ fn alertmanager_messages_per_platform_match_the_snapshots() {
     )
     .unwrap();
     assert_eq!(feishu::render(&resolved)["card"]["header"]["template"], "green");
+    let links = |m: &botgate::message::Message| match m {
+        botgate::message::Message::Card { buttons, .. } => buttons
+            .iter()
+            .map(|b| (b.text.clone(), b.url.clone()))
+            .collect::<Vec<_>>(),
+        _ => panic!("a card"),
+    };
+    // A firing group: its graph, a silence with the group's matchers, Alertmanager.
+    assert_eq!(
+        links(&firing),
+        [
+            (
+                "Source".into(),
+                "http://prometheus.example.com/graph?g0.expr=disk0".into()
+            ),
+            (
+                "Silence".into(),
+                "http://alertmanager.example.com/#/silences/new?filter=%7Balertname%3D%22HighDiskUsage%22%7D".into()
+            ),
+            ("Alertmanager".into(), "http://alertmanager.example.com".into()),
+        ]
+    );
+    // Resolved: nothing to silence.
+    assert!(links(&resolved).iter().all(|(t, _)| t != "Silence"));
+    // Grafana: its dashboard, the runbook annotation, Grafana's own silence link.
+    let grafana = parse_grafana(
+        &std::fs::read(root().join("tests/fixtures/alertmanager/grafana-firing.json")).unwrap(),
+        &s,
+    )
+    .unwrap();
+    let names: Vec<String> = links(&grafana).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(names, ["Source", "Dashboard", "Runbook", "Silence", "Grafana"]);
+    assert!(
+        links(&grafana)[3]
+            .1
+            .starts_with("https://grafana.example.com/alerting/silence/new?")
+    );
+    // Each parser takes only its own version.
+    let am = std::fs::read(root().join("tests/fixtures/alertmanager/firing.json")).unwrap();
+    assert!(parse_grafana(&am, &s).is_err());
+    let gf = std::fs::read(root().join("tests/fixtures/alertmanager/grafana-firing.json")).unwrap();
+    assert!(parse_alertmanager(&gf, &s).is_err());
+}
+
+#[test]
+fn a_silence_link_quotes_label_values() {
+    let mut labels = serde_json::Map::new();
+    labels.insert("alertname".into(), json!("Disk \"full\""));
+    labels.insert("path".into(), json!("C:\\data"));
+    let url = botgate::notify::api::silence_link("https://am.example.com/", &labels).unwrap();
+    let filter = url
+        .strip_prefix("https://am.example.com/#/silences/new?filter=")
+        .unwrap();
+    let decoded: String = form_urlencoded::parse(format!("f={filter}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(decoded, r#"{alertname="Disk \"full\"",path="C:\\data"}"#);
+    assert!(botgate::notify::api::silence_link("javascript:alert(1)", &labels).is_none());
+    assert!(botgate::notify::api::silence_link("https://am.example.com", &serde_json::Map::new()).is_none());
 }
 
 #[tokio::test]
@@ -535,4 +600,55 @@ async fn alertmanager_retries_fold_and_repeat_interval_reminders_are_sent_again(
         .await;
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(fake.delivered_to("wecom-webhook").len(), 8);
+}
+
+#[tokio::test]
+async fn grafana_alerts_are_taken_on_their_own_route_and_delivered_as_cards() {
+    let fake = FakePlatform::for_example().await;
+    let config = config(&fake).await;
+    let (deps, queue) = gateway(config.clone());
+    let bearer = format!("Bearer {BEARER}");
+    let grafana = std::fs::read_to_string(root().join("tests/fixtures/alertmanager/grafana-firing.json")).unwrap();
+    let first = post(&deps, "/grafana/ops", vec![("authorization", &bearer)], &grafana).await;
+    accepted_id(&first);
+    // Grafana's retry of the same payload: one message.
+    assert_eq!(
+        post(&deps, "/grafana/ops", vec![("authorization", &bearer)], &grafana).await,
+        first
+    );
+    // An Alertmanager payload on Grafana's route (and the other way round) is refused.
+    let am = std::fs::read_to_string(root().join("tests/fixtures/alertmanager/firing.json")).unwrap();
+    assert_eq!(
+        post(&deps, "/grafana/ops", vec![("authorization", &bearer)], &am)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        post(&deps, "/alertmanager/ops", vec![("authorization", &bearer)], &grafana)
+            .await
+            .0,
+        400
+    );
+    // Without credentials: 401, as on every notify route.
+    assert_eq!(post(&deps, "/grafana/ops", vec![], &grafana).await.0, 401);
+    assert_eq!(queue.len(), 1);
+    let (d, _) = dispatcher(
+        config,
+        DispatchStores::in_memory(),
+        Arc::new(SystemClock),
+        Registry::default(),
+    );
+    let failed = d
+        .process_batch("t", records_of(&queue.drain()), SystemClock.now_ms() + 20_000)
+        .await;
+    assert!(failed.is_empty(), "{failed:?}");
+    let got = fake.delivered_to("wecom-webhook");
+    assert_eq!(got.len(), 1);
+    let content = got[0].body["markdown"]["content"].as_str().unwrap();
+    assert!(content.contains("[FIRING:1] HighCPU"), "{content}");
+    assert!(
+        content.contains("[Runbook](https://wiki.example.com/runbooks/cpu)"),
+        "{content}"
+    );
 }

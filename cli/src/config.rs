@@ -43,7 +43,7 @@ pub struct CheckArgs {
 pub fn run(args: Args) -> Result<Outcome> {
     match args.command {
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&botgate::config::schema())?);
+            crate::input::print_stdout(&serde_json::to_string_pretty(&botgate::config::schema())?)?;
             Ok(Outcome::Ok)
         }
         Command::Check(a) => crate::input::block_on(check(a)),

@@ -7,6 +7,7 @@ pub mod dlq;
 pub mod event;
 pub mod http;
 pub mod input;
+pub mod render;
 pub mod schedule;
 pub mod schedules;
 pub mod send;

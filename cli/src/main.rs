@@ -3,7 +3,7 @@
 
 #[cfg(feature = "aws")]
 use botgate_cli::dlq;
-use botgate_cli::{Outcome, cipher, config, event, schedules, send, serve, sign, verify};
+use botgate_cli::{Outcome, cipher, config, event, render, schedules, send, serve, sign, verify};
 
 use std::process::ExitCode;
 
@@ -41,6 +41,9 @@ Examples:
 
   # A message to a custom group bot (signed; --dry-run prints the request)
   botgate send --config examples/botgate.yaml --target ops-dingtalk --text 'deploy done' --dry-run
+
+  # What an Alertmanager payload becomes on a target (the signed requests, not sent)
+  botgate render --alertmanager tests/fixtures/alertmanager/firing.json --target ops-dingtalk
 
   # When the configured schedules run next (in their time zone and UTC); run one now
   botgate schedules --config examples/botgate.yaml
@@ -83,6 +86,8 @@ enum Command {
     Serve(serve::Args),
     /// Send one message to a configured target (custom group bot or app chat).
     Send(send::Args),
+    /// What an Alertmanager or Grafana webhook becomes on each platform, or on one target (not sent).
+    Render(render::Args),
     /// The configured notifications' schedules and their next runs; or run one now.
     Schedules(schedules::Args),
     /// Check a configuration file (every problem, with its path and line), or print its JSON Schema.
@@ -102,6 +107,7 @@ fn main() -> ExitCode {
         Command::Event(a) => event::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Send(a) => send::run(a),
+        Command::Render(a) => render::run(a),
         Command::Schedules(a) => schedules::run(a),
         Command::Config(a) => config::run(a),
         #[cfg(feature = "aws")]

@@ -9,4 +9,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = botgate::notify::api::parse_notify(data, false);
     let _ = botgate::notify::api::parse_notify(data, true);
     let _ = botgate::notify::api::parse_alertmanager(data, settings);
+    let _ = botgate::notify::api::parse_grafana(data, settings);
 });

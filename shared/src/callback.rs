@@ -171,7 +171,8 @@ fn find_bot<'c>(config: &'c Settings, path: &str) -> Result<&'c Bot, CallbackErr
     Ok(bot)
 }
 
-/// `POST /notify/{target}` and `POST /alertmanager/{target}`: authenticate, parse, queue,
+/// `POST /notify/{target}`, `POST /alertmanager/{target}` and `POST /grafana/{target}`:
+/// authenticate, parse, queue,
 /// answer 202 with the message's id. Credentials are checked before the target is looked
 /// up, so an unknown target cannot be told from a known one without them. Requests that
 /// [`crate::notify::api::fold`] makes one message claim their fold key in the dedup store:
@@ -205,11 +206,13 @@ async fn notify(
     if !deps.config.targets.contains_key(target) {
         return Err(CallbackError::NotFound(format!("no target `{target}`")));
     }
-    let (message, body_id) = if source == "alertmanager" {
-        (api::parse_alertmanager(req.body, settings)?, None)
-    } else {
-        let n = api::parse_notify(req.body, settings.allow_templates)?;
-        (n.message, n.id)
+    let (message, body_id) = match source {
+        "alertmanager" => (api::parse_alertmanager(req.body, settings)?, None),
+        "grafana" => (api::parse_grafana(req.body, settings)?, None),
+        _ => {
+            let n = api::parse_notify(req.body, settings.allow_templates)?;
+            (n.message, n.id)
+        }
     };
     let fold = api::fold(source, target, req, body_id.as_deref(), auth, settings)?;
     trace.event_type = source.to_owned();
@@ -303,7 +306,7 @@ async fn process(
     now_ms: i64,
     trace: &mut Trace,
 ) -> Result<(Response, Outcome), CallbackError> {
-    if let Some((source @ ("notify" | "alertmanager"), target)) = route(path) {
+    if let Some((source @ ("notify" | "alertmanager" | "grafana"), target)) = route(path) {
         return notify(deps, source, target, req, now_ms, trace).await;
     }
     let bot = find_bot(&deps.config, path)?;

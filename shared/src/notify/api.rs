@@ -1,5 +1,6 @@
-//! The notify API on the callback's HTTP API: `POST /notify/{target}` with a message, and
-//! `POST /alertmanager/{target}` with Alertmanager's webhook payload (version 4). Both are
+//! The notify API on the callback's HTTP API: `POST /notify/{target}` with a message,
+//! `POST /alertmanager/{target}` with Alertmanager's webhook payload (version 4), and
+//! `POST /grafana/{target}` with Grafana Alerting's (version 1). All are
 //! authenticated (a bearer key, or an HMAC signature with a timestamp: the scheme of
 //! forwards), answered 202 at once, and go through the events queue to the dispatcher,
 //! which sends them like everything else (rate limits, size limits, retries, effects).
@@ -15,9 +16,9 @@
 //!   same target within 24 h: one message, and every repeat is answered as the first was;
 //! - a signed request delivered again (same timestamp, same body): its signature is only
 //!   accepted within the timestamp window, and it is folded for twice that window;
-//! - an Alertmanager webhook retried after a failure (byte-identical body within
-//!   `alertmanager_retry_window_secs`); a `repeat_interval` reminder comes later and is
-//!   sent again.
+//! - an Alertmanager (or Grafana) webhook retried after a failure (byte-identical body
+//!   within `alertmanager_retry_window_secs`); a `repeat_interval` reminder comes later and
+//!   is sent again.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -177,9 +178,10 @@ pub fn fold(
             window_secs: IDEMPOTENCY_KEY_SECS,
         }));
     }
-    if source == "alertmanager" {
+    if source == "alertmanager" || source == "grafana" {
+        // Grafana's notifier is an Alertmanager: the same retries and repeat_interval.
         return Ok(Some(Fold {
-            key: format!("alertmanager#{target}#{}", digest(&[req.body])),
+            key: format!("{source}#{target}#{}", digest(&[req.body])),
             window_secs: settings.alertmanager_retry_window_secs,
         }));
     }
@@ -311,9 +313,15 @@ struct Alert {
     ends_at: String,
     #[serde(default, rename = "generatorURL")]
     generator_url: String,
+    /// Grafana only: its own new-silence link for this alert.
+    #[serde(default, rename = "silenceURL")]
+    silence_url: String,
+    /// Grafana only: the alert rule's dashboard.
+    #[serde(default, rename = "dashboardURL")]
+    dashboard_url: String,
 }
 
-/// Alertmanager's webhook payload, version 4.
+/// Alertmanager's webhook payload, version 4 (Grafana's is the same shape, version 1).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Webhook {
@@ -323,6 +331,8 @@ struct Webhook {
     common_labels: serde_json::Map<String, Value>,
     #[serde(default)]
     group_labels: serde_json::Map<String, Value>,
+    #[serde(default)]
+    common_annotations: serde_json::Map<String, Value>,
     #[serde(default, rename = "externalURL")]
     external_url: String,
     alerts: Vec<Alert>,
@@ -362,7 +372,8 @@ fn colour(status: &str, severities: &[&str]) -> &'static str {
     }
 }
 
-/// `POST /alertmanager/{target}`: one card for the whole group, firing alerts first.
+/// `POST /alertmanager/{target}`: one card for the whole group, firing alerts first, with
+/// buttons for the source graph, the runbook, a silence and Alertmanager itself.
 pub fn parse_alertmanager(body: &[u8], settings: &ApiSettings) -> Result<Message, Rejection> {
     let hook: Webhook =
         serde_json::from_slice(body).map_err(|e| malformed(format!("not an Alertmanager webhook: {e}")))?;
@@ -372,6 +383,70 @@ pub fn parse_alertmanager(body: &[u8], settings: &ApiSettings) -> Result<Message
             hook.version
         )));
     }
+    card(&hook, settings, Origin::Alertmanager)
+}
+
+/// `POST /grafana/{target}`: Grafana Alerting's webhook contact point (its payload is
+/// Alertmanager's, version 1, with a silence and a dashboard link per alert), rendered like
+/// Alertmanager's.
+pub fn parse_grafana(body: &[u8], settings: &ApiSettings) -> Result<Message, Rejection> {
+    let hook: Webhook =
+        serde_json::from_slice(body).map_err(|e| malformed(format!("not a Grafana alerting webhook: {e}")))?;
+    if hook.version != "1" {
+        return Err(malformed(format!(
+            "Grafana webhook version {:?}; expected \"1\"",
+            hook.version
+        )));
+    }
+    card(&hook, settings, Origin::Grafana)
+}
+
+/// Which alerting system sent a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Alertmanager,
+    Grafana,
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Alertmanager's new-silence form with the group's matchers filled in:
+/// `<externalURL>/#/silences/new?filter={alertname="X",job="y"}` (URL-encoded).
+pub fn silence_link(external_url: &str, matchers: &serde_json::Map<String, Value>) -> Option<String> {
+    let base = external_url.trim_end_matches('/');
+    if matchers.is_empty() || !(base.starts_with("https://") || base.starts_with("http://")) {
+        return None;
+    }
+    let filter = matchers
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .as_str()
+                .unwrap_or_default()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"");
+            format!("{k}=\"{v}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(format!(
+        "{base}/#/silences/new?filter={}",
+        percent_encode(&format!("{{{filter}}}"))
+    ))
+}
+
+fn card(hook: &Webhook, settings: &ApiSettings, origin: Origin) -> Result<Message, Rejection> {
     if hook.alerts.is_empty() {
         return Err(malformed("no alerts"));
     }
@@ -386,7 +461,11 @@ pub fn parse_alertmanager(body: &[u8], settings: &ApiSettings) -> Result<Message
             .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
             .collect::<Vec<_>>()
             .join(", "),
-        "" => label(&hook.alerts[0].labels, "alertname").to_owned(),
+        "" => hook
+            .alerts
+            .first()
+            .map_or("", |a| label(&a.labels, "alertname"))
+            .to_owned(),
         n => n.to_owned(),
     };
     let title = if firing.is_empty() {
@@ -431,17 +510,48 @@ pub fn parse_alertmanager(body: &[u8], settings: &ApiSettings) -> Result<Message
         }
     }
     let mut buttons = Vec::new();
-    if let Some(a) = hook.alerts.iter().find(|a| !a.generator_url.is_empty()) {
-        buttons.push(Button {
-            text: "Source".into(),
-            url: a.generator_url.clone(),
-        });
+    let link = |text: &str, url: &str| Button {
+        text: text.into(),
+        url: url.to_owned(),
+    };
+    let first_firing = firing.first().copied().or(hook.alerts.first());
+    if let Some(a) = first_firing.filter(|a| !a.generator_url.is_empty()) {
+        buttons.push(link("Source", &a.generator_url));
+    }
+    if let Some(a) = first_firing.filter(|a| !a.dashboard_url.is_empty()) {
+        buttons.push(link("Dashboard", &a.dashboard_url));
+    }
+    // The runbook: the Prometheus convention `runbook_url` (or `runbook`), common or per alert.
+    let runbook = ["runbook_url", "runbook"].iter().find_map(|k| {
+        Some(label(&hook.common_annotations, k))
+            .filter(|u| !u.is_empty())
+            .or_else(|| firing.iter().map(|a| label(&a.annotations, k)).find(|u| !u.is_empty()))
+    });
+    if let Some(url) = runbook {
+        buttons.push(link("Runbook", url));
+    }
+    if !firing.is_empty() {
+        let silence = match origin {
+            Origin::Grafana => firing.iter().map(|a| a.silence_url.clone()).find(|u| !u.is_empty()),
+            Origin::Alertmanager => {
+                let matchers = if hook.group_labels.is_empty() {
+                    &hook.common_labels
+                } else {
+                    &hook.group_labels
+                };
+                silence_link(&hook.external_url, matchers)
+            }
+        };
+        if let Some(url) = silence {
+            buttons.push(link("Silence", &url));
+        }
     }
     if !hook.external_url.is_empty() {
-        buttons.push(Button {
-            text: "Alertmanager".into(),
-            url: hook.external_url.clone(),
-        });
+        let name = match origin {
+            Origin::Alertmanager => "Alertmanager",
+            Origin::Grafana => "Grafana",
+        };
+        buttons.push(link(name, &hook.external_url));
     }
     let mentions = Mentions {
         all: hook.status == "firing" && severities.iter().any(|s| settings.mention_all.iter().any(|m| m == s)),
