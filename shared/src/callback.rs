@@ -186,7 +186,7 @@ async fn notify(
     now_ms: i64,
     trace: &mut Trace,
 ) -> Result<(Response, Outcome), CallbackError> {
-    use crate::notify::api::{self, NotifyJob};
+    use crate::notify::api;
     trace.bot = format!("{source}:{target}");
     let settings =
         deps.config.notify_api.as_ref().ok_or_else(|| {
@@ -203,15 +203,29 @@ async fn notify(
         .into());
     }
     let auth = settings.authenticate(req, now_ms.div_euclid(1000))?;
-    if !deps.config.targets.contains_key(target) {
-        return Err(CallbackError::NotFound(format!("no target `{target}`")));
+    let router = match source {
+        "alertmanager" | "grafana" if !deps.config.targets.contains_key(target) => {
+            deps.config.alerts.routers.get(target)
+        }
+        _ => None,
+    };
+    if router.is_none() && !deps.config.targets.contains_key(target) {
+        return Err(CallbackError::NotFound(format!("no target or router `{target}`")));
     }
-    let (message, body_id) = match source {
-        "alertmanager" => (api::parse_alertmanager(req.body, settings)?, None),
-        "grafana" => (api::parse_grafana(req.body, settings)?, None),
+    let (messages, body_id) = match (source, router) {
+        ("alertmanager" | "grafana", Some(router)) => {
+            let platform_of = |t: &str| deps.config.targets.get(t).map(|spec| spec.platform);
+            let routed = api::routed_cards(req.body, source, settings, &deps.config.alerts, router, platform_of)?;
+            (routed, None)
+        }
+        ("alertmanager", None) => (
+            vec![(target.to_owned(), api::parse_alertmanager(req.body, settings)?)],
+            None,
+        ),
+        ("grafana", None) => (vec![(target.to_owned(), api::parse_grafana(req.body, settings)?)], None),
         _ => {
             let n = api::parse_notify(req.body, settings.allow_templates)?;
-            (n.message, n.id)
+            (vec![(target.to_owned(), n.message)], n.id)
         }
     };
     let fold = api::fold(source, target, req, body_id.as_deref(), auth, settings)?;
@@ -221,18 +235,19 @@ async fn notify(
         content_type: "application/json".into(),
         body: serde_json::json!({"accepted": id}).to_string(),
     };
-    let mut job = NotifyJob {
-        target: target.to_owned(),
-        message,
-        id: String::new(),
-        source: source.to_owned(),
-        fold: None,
-    };
+    if messages.is_empty() {
+        tracing::warn!(
+            source,
+            router = target,
+            outcome = "unrouted",
+            "no route took any of the alerts: nothing is sent"
+        );
+    }
     let Some(fold) = fold else {
-        job.id = botgate_core::crypto::random_nonce(32);
-        trace.event_id = job.id.clone();
-        enqueue_job(deps, &job, now_ms).await?;
-        return Ok((accepted(&job.id), Outcome::Accepted));
+        let id = botgate_core::crypto::random_nonce(32);
+        trace.event_id = id.clone();
+        enqueue_jobs(deps, source, &id, None, messages, now_ms).await?;
+        return Ok((accepted(&id), Outcome::Accepted));
     };
     let claim = deps
         .store
@@ -256,17 +271,45 @@ async fn notify(
             ));
         }
     };
-    job.id = fold.id(now_ms);
-    job.fold = Some(fold.key.clone());
-    trace.event_id = job.id.clone();
-    if let Err(e) = enqueue_job(deps, &job, now_ms).await {
+    let id = fold.id(now_ms);
+    trace.event_id = id.clone();
+    if let Err(e) = enqueue_jobs(deps, source, &id, Some(&fold.key), messages, now_ms).await {
         if let Err(release) = deps.store.release(&fold.key, &owner).await {
             tracing::warn!(key = %fold.key, error = %release, "could not release the notify claim");
         }
         return Err(e);
     }
     deps.store.complete(&fold.key, &owner).await?;
-    Ok((accepted(&job.id), Outcome::Accepted))
+    Ok((accepted(&id), Outcome::Accepted))
+}
+
+/// Queues one notification per (target, message) under the request's `id` (each job's own
+/// id is derived from it and the target when there are several) and fold key.
+async fn enqueue_jobs(
+    deps: &Deps,
+    source: &str,
+    id: &str,
+    fold: Option<&str>,
+    messages: Vec<(String, botgate_core::message::Message)>,
+    now_ms: i64,
+) -> Result<(), CallbackError> {
+    let several = messages.len() > 1;
+    for (target, message) in messages {
+        let job_id = if several {
+            hex::encode(&botgate_core::crypto::sha256(&[id.as_bytes(), b"#", target.as_bytes()])[..16])
+        } else {
+            id.to_owned()
+        };
+        let job = crate::notify::api::NotifyJob {
+            fold: fold.map(|f| format!("{f}#{target}")),
+            target,
+            message,
+            id: job_id,
+            source: source.to_owned(),
+        };
+        enqueue_job(deps, &job, now_ms).await?;
+    }
+    Ok(())
 }
 
 /// Puts a notification on the queue.

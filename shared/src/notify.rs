@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod rate;
+pub mod route;
 pub mod scheduled;
 pub mod target;
 pub mod webhook;

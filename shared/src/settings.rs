@@ -85,6 +85,8 @@ pub struct Settings {
     pub targets: BTreeMap<String, TargetSpec>,
     /// The notify API's settings (`None`: the API is off).
     pub notify_api: Option<ApiSettings>,
+    /// Alert routers and the people they mention.
+    pub alerts: crate::notify::route::AlertRouting,
     /// Scheduled notifications by name.
     pub notifications: BTreeMap<String, Notification>,
     /// `botgate serve`'s listener limits.
@@ -103,6 +105,7 @@ impl Default for Settings {
             delivery: DeliverySettings::default(),
             targets: BTreeMap::new(),
             notify_api: None,
+            alerts: crate::notify::route::AlertRouting::default(),
             notifications: BTreeMap::new(),
             serve: ServeSettings::default(),
         }

@@ -29,6 +29,9 @@ pub struct ConfigFile {
     /// The notify API (`POST /notify/{target}`, `POST /alertmanager/{target}`); off without it.
     #[serde(default)]
     pub notify_api: Option<NotifyApi>,
+    /// Alert routes for Alertmanager and Grafana webhooks, and the people they mention.
+    #[serde(default)]
+    pub alerts: Option<Alerts>,
     /// Notifications sent on a schedule (or by the scheduler function's input).
     #[serde(default)]
     pub notifications: Option<BTreeMap<String, Notification>>,
@@ -178,6 +181,48 @@ pub struct Target {
     pub to: Option<Text>,
     /// Limits, each at most `max` sends in any `per_secs` (default: the platform's published ones).
     pub rate_limit: Option<Vec<RateLimit>>,
+}
+
+/// `alerts:` routes for Alertmanager and Grafana webhooks.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// People routes may mention, by name: their id (or mobile number) on each platform.
+    pub people: Option<BTreeMap<String, Person>>,
+    /// Routers by name: `POST /alertmanager/{name}` and `POST /grafana/{name}` route each
+    /// alert through its list (a router may not share a target's name).
+    #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z0-9_-]+$"}))]
+    pub routers: Option<BTreeMap<String, Vec<AlertRoute>>>,
+}
+
+/// Someone routes can mention: a user id or a mobile number (digits) per platform.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    /// Feishu/Lark open_id or user_id.
+    pub feishu: Option<Text>,
+    /// DingTalk user id, or mobile number.
+    pub dingtalk: Option<Text>,
+    /// WeCom userid, or mobile number.
+    pub wecom: Option<Text>,
+}
+
+/// One route: alerts whose labels match all `match` go to `targets`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRoute {
+    /// Alertmanager matchers: `severity="critical"`, `team=~"db|storage"`, `env!="dev"` (none: every alert).
+    #[serde(rename = "match")]
+    pub matchers: Option<Vec<Text>>,
+    /// The targets the alerts go to.
+    pub targets: Vec<Text>,
+    /// People to mention (names in `alerts.people`).
+    pub mention: Option<Vec<Text>>,
+    /// A label whose value names a person in `alerts.people` to mention (`owner`, `oncall`).
+    pub mention_label: Option<Text>,
+    /// Go on to the next routes after this one matched (default false: the first match takes the alert).
+    #[serde(rename = "continue")]
+    pub cont: Option<Located<Flag>>,
 }
 
 /// At most `max` sends in any `per_secs` seconds.

@@ -1,6 +1,7 @@
 //! The configuration file's tree validated into [`Settings`]: every problem is found (not
 //! just the first), each with its path and line.
 
+mod alerts;
 mod bots;
 mod notify;
 mod rules;
@@ -45,6 +46,11 @@ pub(crate) fn settings(f: &ConfigFile, refs: &Resolved) -> Result<Settings, Conf
         f.notifications.as_ref().unwrap_or(&BTreeMap::new()),
         &target_names,
     );
+    let alerts = f
+        .alerts
+        .as_ref()
+        .map(|a| alerts::routing(&mut s, a, &target_names, notify_api.is_some()))
+        .unwrap_or_default();
     let serve = serve(&mut s, f.serve.as_ref());
     retention(&mut s, f, &bots, gateway.1);
     if !s.is_clean() {
@@ -61,6 +67,7 @@ pub(crate) fn settings(f: &ConfigFile, refs: &Resolved) -> Result<Settings, Conf
         delivery,
         targets,
         notify_api,
+        alerts,
         notifications,
         serve,
     })

@@ -375,30 +375,71 @@ fn colour(status: &str, severities: &[&str]) -> &'static str {
 /// `POST /alertmanager/{target}`: one card for the whole group, firing alerts first, with
 /// buttons for the source graph, the runbook, a silence and Alertmanager itself.
 pub fn parse_alertmanager(body: &[u8], settings: &ApiSettings) -> Result<Message, Rejection> {
-    let hook: Webhook =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("not an Alertmanager webhook: {e}")))?;
-    if hook.version != "4" {
-        return Err(malformed(format!(
-            "Alertmanager webhook version {:?}; expected \"4\"",
-            hook.version
-        )));
-    }
-    card(&hook, settings, Origin::Alertmanager)
+    card(&webhook(body, Origin::Alertmanager)?, settings, Origin::Alertmanager)
 }
 
 /// `POST /grafana/{target}`: Grafana Alerting's webhook contact point (its payload is
 /// Alertmanager's, version 1, with a silence and a dashboard link per alert), rendered like
 /// Alertmanager's.
 pub fn parse_grafana(body: &[u8], settings: &ApiSettings) -> Result<Message, Rejection> {
-    let hook: Webhook =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("not a Grafana alerting webhook: {e}")))?;
-    if hook.version != "1" {
+    card(&webhook(body, Origin::Grafana)?, settings, Origin::Grafana)
+}
+
+fn webhook(body: &[u8], origin: Origin) -> Result<Webhook, Rejection> {
+    let (what, version) = match origin {
+        Origin::Alertmanager => ("an Alertmanager webhook", "4"),
+        Origin::Grafana => ("a Grafana alerting webhook", "1"),
+    };
+    let hook: Webhook = serde_json::from_slice(body).map_err(|e| malformed(format!("not {what}: {e}")))?;
+    if hook.version != version {
         return Err(malformed(format!(
-            "Grafana webhook version {:?}; expected \"1\"",
+            "{what} has version {:?}; expected \"{version}\"",
             hook.version
         )));
     }
-    card(&hook, settings, Origin::Grafana)
+    Ok(hook)
+}
+
+/// An alert webhook (`source` `alertmanager` or `grafana`) routed through `router`: for each
+/// target some alert was routed to, one card with those alerts, mentioning the people the
+/// routes name (on the target's platform, from `platform_of`). Empty when no route took
+/// any alert.
+pub fn routed_cards(
+    body: &[u8],
+    source: &str,
+    settings: &ApiSettings,
+    routing: &crate::notify::route::AlertRouting,
+    router: &[crate::notify::route::Route],
+    platform_of: impl Fn(&str) -> Option<botgate_core::event::Platform>,
+) -> Result<Vec<(String, Message)>, Rejection> {
+    let origin = if source == "grafana" {
+        Origin::Grafana
+    } else {
+        Origin::Alertmanager
+    };
+    let hook = webhook(body, origin)?;
+    if hook.alerts.is_empty() {
+        return Err(malformed("no alerts"));
+    }
+    let labels: Vec<&serde_json::Map<String, Value>> = hook.alerts.iter().map(|a| &a.labels).collect();
+    let mut out = Vec::new();
+    for (target, got) in routing.route(router, &labels) {
+        let mut sub = hook.clone();
+        sub.alerts = got.alerts.iter().filter_map(|i| hook.alerts.get(*i).cloned()).collect();
+        sub.status = if sub.alerts.iter().any(|a| a.status == "firing") {
+            "firing".into()
+        } else {
+            "resolved".into()
+        };
+        let mut message = card(&sub, settings, origin)?;
+        if let (Message::Card { mentions, .. }, Some(platform)) = (&mut message, platform_of(&target)) {
+            let people = routing.mentions(&got.people, platform);
+            mentions.user_ids.extend(people.user_ids);
+            mentions.mobiles.extend(people.mobiles);
+        }
+        out.push((target, message));
+    }
+    Ok(out)
 }
 
 /// Which alerting system sent a webhook.

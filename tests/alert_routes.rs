@@ -1,0 +1,191 @@
+//! Alert routes end to end: an Alertmanager group whose alerts differ in severity and team
+//! reaches the targets its routes choose, each with its own alerts and the right people
+//! mentioned on that platform; bad routes are refused at load with the path and line.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use botgate::callback::{self, Deps};
+use botgate::clock::{Clock, SystemClock};
+use botgate::deps::DispatchStores;
+use botgate::dispatcher::Record;
+use botgate::handler::Registry;
+use botgate::inbound::Request;
+use botgate::queue::memory::MemoryQueue;
+use botgate::store::memory::MemoryStore;
+use botgate_tests::fake::{FakePlatform, WEBHOOK_SECRET, WECOM_KEY};
+use botgate_tests::{dispatcher, fake_config};
+use serde_json::{Value, json};
+
+const BEARER: &str = "routes-bearer";
+
+fn routes_yaml(fake: &str) -> String {
+    format!(
+        r#"
+notify_api:
+  bearer_token: {BEARER}
+targets:
+  pager: {{type: dingtalk_webhook, url: "{fake}/robot/send?access_token=abc", secret: "{WEBHOOK_SECRET}"}}
+  db-chat: {{type: feishu_webhook, url: "{fake}/open-apis/bot/v2/hook/hook-token", secret: "{WEBHOOK_SECRET}"}}
+  ops: {{type: wecom_webhook, url: "{fake}/cgi-bin/webhook/send?key={WECOM_KEY}"}}
+alerts:
+  people:
+    alice: {{dingtalk: "13800000001", feishu: ou_alice, wecom: alice}}
+    bob: {{dingtalk: user-bob, feishu: ou_bob}}
+  routers:
+    prod:
+      - match: ['severity="critical"']
+        targets: [pager]
+        mention_label: owner
+        continue: true
+      - match: ['team=~"db|storage"']
+        targets: [db-chat]
+        mention: [bob]
+      - targets: [ops]
+bots: {{}}
+"#
+    )
+}
+
+fn alert(name: &str, severity: &str, team: &str, owner: &str) -> Value {
+    json!({"status": "firing",
+           "labels": {"alertname": name, "severity": severity, "team": team, "owner": owner, "instance": "i-1"},
+           "annotations": {"summary": format!("{name} on i-1")},
+           "startsAt": "2026-11-23T01:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+           "generatorURL": "http://prometheus.example.com/graph"})
+}
+
+#[tokio::test]
+async fn each_alert_reaches_the_targets_its_routes_choose_with_the_right_mentions() {
+    let fake = FakePlatform::for_example().await;
+    let mut config = botgate::deps::load_yaml(&routes_yaml(&fake.url), &botgate::config::EnvResolver)
+        .await
+        .unwrap();
+    let base = fake_config(&fake).await;
+    config.delivery = base.delivery.clone();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
+    let deps = Deps {
+        config: Arc::new(config.clone()),
+        store: Arc::new(MemoryStore::new()),
+        queue: queue.clone(),
+        clock,
+        metrics: Arc::new(botgate::metrics::Discard),
+    };
+    let body = json!({"version": "4", "status": "firing", "receiver": "botgate",
+    "groupLabels": {"alertname": "Mixed"}, "commonLabels": {}, "externalURL": "http://am.example.com",
+    "alerts": [
+        alert("DiskFull", "critical", "db", "alice"),
+        alert("SlowQueries", "warning", "db", "alice"),
+        alert("HighLatency", "critical", "web", "carol"),
+        alert("CertExpiry", "info", "web", "alice"),
+    ]})
+    .to_string();
+    let bearer = format!("Bearer {BEARER}");
+    let req = Request {
+        method: "POST",
+        query: "",
+        headers: vec![("authorization", bearer.as_str())],
+        body: body.as_bytes(),
+    };
+    let r = callback::handle(&deps, "/alertmanager/prod", &req, "t").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    // A router's name that is not one: 404, like an unknown target.
+    let r = callback::handle(&deps, "/alertmanager/staging", &req, "t").await;
+    assert_eq!(r.status, 404);
+    let queued = queue.drain();
+    assert_eq!(queued.len(), 3, "one card per target");
+    let records: Vec<Record> = queued
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Record {
+            message_id: format!("m{i}"),
+            body: m.body.clone(),
+            group_id: Some(m.group_id.clone()),
+            receive_count: 1,
+        })
+        .collect();
+    let (d, _) = dispatcher(
+        config,
+        DispatchStores::in_memory(),
+        Arc::new(SystemClock),
+        Registry::default(),
+    );
+    let failed = d.process_batch("t", records, SystemClock.now_ms() + 20_000).await;
+    assert!(failed.is_empty(), "{failed:?}");
+
+    // The pager (DingTalk): both critical alerts, the owner alice by mobile; carol is nobody.
+    let pager = fake.delivered_to("dingtalk-webhook");
+    assert_eq!(pager.len(), 1);
+    let text = pager[0].body.to_string();
+    assert!(text.contains("DiskFull") && text.contains("HighLatency"), "{text}");
+    assert!(!text.contains("SlowQueries") && !text.contains("CertExpiry"), "{text}");
+    assert_eq!(pager[0].body["at"]["atMobiles"], json!(["13800000001"]));
+    assert_eq!(
+        pager[0].body["at"]["isAtAll"],
+        json!(true),
+        "critical still mentions everyone"
+    );
+
+    // db-chat (Feishu): the db alerts (the critical one continued past the pager), bob.
+    let db = fake.delivered_to("feishu-webhook");
+    assert_eq!(db.len(), 1);
+    let text = db[0].body.to_string();
+    assert!(text.contains("DiskFull") && text.contains("SlowQueries"), "{text}");
+    assert!(!text.contains("HighLatency") && !text.contains("CertExpiry"), "{text}");
+    assert!(text.contains("ou_bob") && !text.contains("ou_alice"), "{text}");
+
+    // ops (WeCom): what no earlier route kept: the web critical (continued) and the info.
+    let ops = fake.delivered_to("wecom-webhook");
+    assert_eq!(ops.len(), 1);
+    let text = ops[0].body.to_string();
+    assert!(text.contains("HighLatency") && text.contains("CertExpiry"), "{text}");
+    assert!(!text.contains("DiskFull") && !text.contains("SlowQueries"), "{text}");
+}
+
+#[tokio::test]
+async fn bad_routes_are_refused_at_load_with_the_path_and_line() {
+    let good = routes_yaml("https://example.invalid");
+    let cases = [
+        (
+            good.replace(r#"'severity="critical"'"#, r#"'severity~"critical"'"#),
+            "alerts.routers.prod[0].match[0]",
+            14,
+        ),
+        (
+            good.replace("targets: [db-chat]", "targets: [db-chats]"),
+            "alerts.routers.prod[1].targets[0]",
+            19,
+        ),
+        (
+            good.replace("mention: [bob]", "mention: [bobby]"),
+            "alerts.routers.prod[1].mention[0]",
+            20,
+        ),
+        (good.replace("    prod:\n", "    ops:\n"), "alerts.routers.ops", 15),
+        (
+            good.replace(&format!("notify_api:\n  bearer_token: {BEARER}\n"), ""),
+            "alerts.routers.prod",
+            13,
+        ),
+        (
+            good.replace("mention_label: owner", "mention_label: 'own er'"),
+            "alerts.routers.prod[0].mention_label",
+            16,
+        ),
+    ];
+    for (text, path, line) in cases {
+        let problems = botgate::deps::check(&text, botgate::config::Mode::SyntaxOnly).await;
+        let p = problems
+            .iter()
+            .find(|p| p.path == path)
+            .unwrap_or_else(|| panic!("no problem at {path}: {problems:?}"));
+        assert_eq!(p.line, line, "{path}: {p:?}");
+    }
+    assert!(
+        botgate::deps::check(&good, botgate::config::Mode::SyntaxOnly)
+            .await
+            .is_empty()
+    );
+}
