@@ -144,6 +144,16 @@ async fn each_alert_reaches_the_targets_its_routes_choose_with_the_right_mention
     assert!(!text.contains("DiskFull") && !text.contains("SlowQueries"), "{text}");
 }
 
+/// `good` with an on-call rota after its routers.
+fn with_rota(good: &str, tz: &str, day: &str, from: &str) -> String {
+    good.replace(
+        "bots: {}\n",
+        &format!(
+            "  oncall:\n    primary:\n      timezone: {tz}\n      shifts: [{{days: [{day}], from: \"{from}\", people: [alice]}}]\nbots: {{}}\n"
+        ),
+    )
+}
+
 #[tokio::test]
 async fn bad_routes_are_refused_at_load_with_the_path_and_line() {
     let good = routes_yaml("https://example.invalid");
@@ -174,6 +184,26 @@ async fn bad_routes_are_refused_at_load_with_the_path_and_line() {
             "alerts.routers.prod[0].mention_label",
             16,
         ),
+        (
+            good.replace("mention: [bob]", "mention_oncall: secondary"),
+            "alerts.routers.prod[1].mention_oncall",
+            20,
+        ),
+        (
+            with_rota(&good, "Mars/Olympus", "mon", "09:00"),
+            "alerts.oncall.primary.timezone",
+            24,
+        ),
+        (
+            with_rota(&good, "Europe/Berlin", "funday", "09:00"),
+            "alerts.oncall.primary.shifts[0].days[0]",
+            25,
+        ),
+        (
+            with_rota(&good, "Europe/Berlin", "mon", "25:00"),
+            "alerts.oncall.primary.shifts[0].from",
+            25,
+        ),
     ];
     for (text, path, line) in cases {
         let problems = botgate::deps::check(&text, botgate::config::Mode::SyntaxOnly).await;
@@ -188,4 +218,7 @@ async fn bad_routes_are_refused_at_load_with_the_path_and_line() {
             .await
             .is_empty()
     );
+    let rota = with_rota(&good, "Europe/Berlin", "mon", "09:00").replace("mention: [bob]", "mention_oncall: primary");
+    let problems = botgate::deps::check(&rota, botgate::config::Mode::SyntaxOnly).await;
+    assert!(problems.is_empty(), "{problems:?}");
 }

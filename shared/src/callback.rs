@@ -215,7 +215,15 @@ async fn notify(
     let (messages, body_id) = match (source, router) {
         ("alertmanager" | "grafana", Some(router)) => {
             let platform_of = |t: &str| deps.config.targets.get(t).map(|spec| spec.platform);
-            let routed = api::routed_cards(req.body, source, settings, &deps.config.alerts, router, platform_of)?;
+            let routed = api::routed_cards(
+                req.body,
+                source,
+                settings,
+                &deps.config.alerts,
+                router,
+                now_ms,
+                platform_of,
+            )?;
             (routed, None)
         }
         ("alertmanager", None) => (

@@ -193,6 +193,33 @@ pub struct Alerts {
     /// alert through its list (a router may not share a target's name).
     #[schemars(extend("propertyNames" = {"pattern": "^[A-Za-z0-9_-]+$"}))]
     pub routers: Option<BTreeMap<String, Vec<AlertRoute>>>,
+    /// On-call rotas by name, for routes' `mention_oncall`.
+    pub oncall: Option<BTreeMap<String, Rota>>,
+}
+
+/// An on-call rota: the first shift that holds says who is on call.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rota {
+    /// The IANA time zone the shifts are read in (default Asia/Shanghai).
+    pub timezone: Option<Text>,
+    /// The shifts, in order.
+    pub shifts: Vec<Shift>,
+}
+
+/// One shift: on `days` (default every day) from `from` to `to` (local `HH:MM`; default the
+/// whole day; `to` before `from` runs past midnight).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Shift {
+    /// Weekdays: mon, tue, wed, thu, fri, sat, sun.
+    pub days: Option<Vec<Text>>,
+    /// Local start, `HH:MM`, inclusive.
+    pub from: Option<Text>,
+    /// Local end, `HH:MM`, exclusive (`24:00` for midnight).
+    pub to: Option<Text>,
+    /// Who is on call (names in `alerts.people`).
+    pub people: Vec<Text>,
 }
 
 /// Someone routes can mention: a user id or a mobile number (digits) per platform.
@@ -220,6 +247,8 @@ pub struct AlertRoute {
     pub mention: Option<Vec<Text>>,
     /// A label whose value names a person in `alerts.people` to mention (`owner`, `oncall`).
     pub mention_label: Option<Text>,
+    /// A rota in `alerts.oncall`: mention whoever is on call when the alerts arrive.
+    pub mention_oncall: Option<Text>,
     /// Go on to the next routes after this one matched (default false: the first match takes the alert).
     #[serde(rename = "continue")]
     pub cont: Option<Located<Flag>>,

@@ -402,14 +402,15 @@ fn webhook(body: &[u8], origin: Origin) -> Result<Webhook, Rejection> {
 
 /// An alert webhook (`source` `alertmanager` or `grafana`) routed through `router`: for each
 /// target some alert was routed to, one card with those alerts, mentioning the people the
-/// routes name (on the target's platform, from `platform_of`). Empty when no route took
-/// any alert.
+/// routes name, or who is on call at `now_ms` (on the target's platform, from
+/// `platform_of`). Empty when no route took any alert.
 pub fn routed_cards(
     body: &[u8],
     source: &str,
     settings: &ApiSettings,
     routing: &crate::notify::route::AlertRouting,
     router: &[crate::notify::route::Route],
+    now_ms: i64,
     platform_of: impl Fn(&str) -> Option<botgate_core::event::Platform>,
 ) -> Result<Vec<(String, Message)>, Rejection> {
     let origin = if source == "grafana" {
@@ -423,7 +424,7 @@ pub fn routed_cards(
     }
     let labels: Vec<&serde_json::Map<String, Value>> = hook.alerts.iter().map(|a| &a.labels).collect();
     let mut out = Vec::new();
-    for (target, got) in routing.route(router, &labels) {
+    for (target, got) in routing.route(router, &labels, now_ms) {
         let mut sub = hook.clone();
         sub.alerts = got.alerts.iter().filter_map(|i| hook.alerts.get(*i).cloned()).collect();
         sub.status = if sub.alerts.iter().any(|a| a.status == "firing") {

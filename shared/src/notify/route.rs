@@ -3,6 +3,10 @@
 //! first matching route takes an alert unless it says `continue`; an alert no route takes
 //! is not sent (and is logged). Each target then gets one card with the alerts routed to it.
 //!
+//! An on-call rota (`alerts.oncall`) names who is on call by weekday and time of day in a
+//! time zone (daylight saving time included); a route's `mention_oncall` mentions whoever
+//! is on call when the alerts arrive.
+//!
 //! Matchers use Alertmanager's syntax: `label="value"`, `label!="value"`, `label=~"regex"`,
 //! `label!~"regex"` (regexes anchored at both ends, as Alertmanager anchors them); a label
 //! that is absent is the empty string.
@@ -131,6 +135,52 @@ pub struct Person {
     pub ids: BTreeMap<Platform, String>,
 }
 
+/// One shift of a rota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shift {
+    /// The local weekdays it applies on (empty: every day).
+    pub days: Vec<chrono::Weekday>,
+    /// From this local minute of the day (0..=1440), inclusive.
+    pub from_min: u32,
+    /// To this local minute, exclusive; before `from_min`, the shift runs past midnight (and
+    /// its second half counts on the days listed too).
+    pub to_min: u32,
+    /// Who is on call (names in `alerts.people`).
+    pub people: Vec<String>,
+}
+
+/// An on-call rota: the first shift that holds at a time says who is on call.
+#[derive(Debug, Clone)]
+pub struct Rota {
+    /// The time zone the shifts are read in.
+    pub timezone: chrono_tz::Tz,
+    /// The shifts, in order.
+    pub shifts: Vec<Shift>,
+}
+
+impl Rota {
+    /// Who is on call at `now_ms` (Unix ms): the first matching shift's people.
+    pub fn on_call(&self, now_ms: i64) -> &[String] {
+        use chrono::{Datelike, TimeZone, Timelike};
+        let Some(local) = self.timezone.timestamp_millis_opt(now_ms).single() else {
+            return &[];
+        };
+        let day = local.weekday();
+        let minute = local.hour() * 60 + local.minute();
+        self.shifts
+            .iter()
+            .find(|s| {
+                (s.days.is_empty() || s.days.contains(&day))
+                    && if s.from_min <= s.to_min {
+                        (s.from_min..s.to_min).contains(&minute)
+                    } else {
+                        minute >= s.from_min || minute < s.to_min
+                    }
+            })
+            .map_or(&[], |s| s.people.as_slice())
+    }
+}
+
 /// One route.
 #[derive(Debug, Clone, Default)]
 pub struct Route {
@@ -142,6 +192,8 @@ pub struct Route {
     pub mention: Vec<String>,
     /// A label whose value names a person to mention (`owner`, `oncall`).
     pub mention_label: Option<String>,
+    /// A rota in `alerts.oncall` whose current people to mention.
+    pub mention_oncall: Option<String>,
     /// Go on to the next routes after this one matched.
     pub cont: bool,
 }
@@ -153,6 +205,8 @@ pub struct AlertRouting {
     pub people: BTreeMap<String, Person>,
     /// Routers by name: `POST /alertmanager/{name}` and `POST /grafana/{name}`.
     pub routers: BTreeMap<String, Vec<Route>>,
+    /// On-call rotas by name.
+    pub oncall: BTreeMap<String, Rota>,
 }
 
 /// The alerts one target gets, and whom to mention there.
@@ -165,8 +219,9 @@ pub struct Routed {
 }
 
 impl AlertRouting {
-    /// Routes each alert (given by its labels) through `router`: target name to what it gets.
-    pub fn route(&self, router: &[Route], alerts: &[&Map<String, Value>]) -> BTreeMap<String, Routed> {
+    /// Routes each alert (given by its labels) through `router` at `now_ms` (for on-call
+    /// rotas): target name to what it gets.
+    pub fn route(&self, router: &[Route], alerts: &[&Map<String, Value>], now_ms: i64) -> BTreeMap<String, Routed> {
         let mut out: BTreeMap<String, Routed> = BTreeMap::new();
         for (i, labels) in alerts.iter().enumerate() {
             for r in router {
@@ -179,6 +234,9 @@ impl AlertRouting {
                     && self.people.contains_key(name)
                 {
                     people.push(name.to_owned());
+                }
+                if let Some(rota) = r.mention_oncall.as_ref().and_then(|n| self.oncall.get(n)) {
+                    people.extend(rota.on_call(now_ms).iter().cloned());
                 }
                 for t in &r.targets {
                     let got = out.entry(t.clone()).or_default();
@@ -276,7 +334,7 @@ mod tests {
         let a = labels(json!({"severity": "critical", "team": "db", "owner": "alice"}));
         let b = labels(json!({"severity": "warning", "team": "web", "owner": "nobody"}));
         let c = labels(json!({"severity": "critical", "team": "web"}));
-        let got = routing.route(&router, &[&a, &b, &c]);
+        let got = routing.route(&router, &[&a, &b, &c], 0);
         assert_eq!(got["pager"].alerts, [0, 2]);
         assert_eq!(got["pager"].people, ["alice"]);
         assert_eq!(got["db-chat"].alerts, [0]);
@@ -291,5 +349,84 @@ mod tests {
                 .user_ids
                 .is_empty()
         );
+    }
+
+    /// Europe/Berlin: weekdays 09:00-18:00 alice, weekends bob all day, nights carol.
+    fn rota() -> Rota {
+        use chrono::Weekday::*;
+        Rota {
+            timezone: chrono_tz::Europe::Berlin,
+            shifts: vec![
+                Shift {
+                    days: vec![Mon, Tue, Wed, Thu, Fri],
+                    from_min: 9 * 60,
+                    to_min: 18 * 60,
+                    people: vec!["alice".into()],
+                },
+                Shift {
+                    days: vec![Sat, Sun],
+                    from_min: 0,
+                    to_min: 24 * 60,
+                    people: vec!["bob".into()],
+                },
+                Shift {
+                    days: vec![],
+                    from_min: 18 * 60,
+                    to_min: 9 * 60,
+                    people: vec!["carol".into()],
+                },
+            ],
+        }
+    }
+
+    fn utc_ms(rfc3339: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn the_rota_follows_local_time_across_weekends_nights_and_dst() {
+        let r = rota();
+        let who = |t: &str| r.on_call(utc_ms(t)).to_vec();
+        // Friday 2026-03-27 17:59 CET (UTC+1) is a weekday; 18:00 is night.
+        assert_eq!(who("2026-03-27T16:59:00Z"), ["alice"]);
+        assert_eq!(who("2026-03-27T17:00:00Z"), ["carol"]);
+        // Saturday 00:00 local is the weekend, however late Friday's night shift started.
+        assert_eq!(who("2026-03-27T23:00:00Z"), ["bob"]);
+        // Sunday 2026-03-29 clocks go forward (02:00 CET -> 03:00 CEST); Monday is UTC+2.
+        assert_eq!(who("2026-03-29T12:00:00Z"), ["bob"]);
+        // Monday 08:59 CEST = 06:59 UTC: still night; 09:00 CEST = 07:00 UTC: alice.
+        assert_eq!(who("2026-03-30T06:59:00Z"), ["carol"]);
+        assert_eq!(who("2026-03-30T07:00:00Z"), ["alice"]);
+        // The same UTC hour a week earlier (still CET) was 08:00 local: night.
+        assert_eq!(who("2026-03-23T07:00:00Z"), ["carol"]);
+        // Autumn: Sunday 2026-10-25 back to CET; Monday 09:00 CET = 08:00 UTC.
+        assert_eq!(who("2026-10-26T07:30:00Z"), ["carol"]);
+        assert_eq!(who("2026-10-26T08:00:00Z"), ["alice"]);
+    }
+
+    #[test]
+    fn a_route_mentions_whoever_is_on_call_when_the_alert_arrives() {
+        let mut routing = AlertRouting::default();
+        for name in ["alice", "bob", "carol"] {
+            routing.people.insert(
+                name.into(),
+                Person {
+                    ids: [(Platform::Feishu, format!("ou_{name}"))].into_iter().collect(),
+                },
+            );
+        }
+        routing.oncall.insert("primary".into(), rota());
+        let router = vec![Route {
+            targets: vec!["pager".into()],
+            mention_oncall: Some("primary".into()),
+            ..Route::default()
+        }];
+        let a = labels(json!({"alertname": "Down"}));
+        let at = |t: &str| routing.route(&router, &[&a], utc_ms(t))["pager"].people.clone();
+        assert_eq!(at("2026-11-25T10:00:00Z"), ["alice"], "Wednesday 11:00 CET");
+        assert_eq!(at("2026-11-25T20:00:00Z"), ["carol"], "Wednesday 21:00 CET");
+        assert_eq!(at("2026-11-28T20:00:00Z"), ["bob"], "Saturday");
     }
 }
