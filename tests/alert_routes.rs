@@ -190,6 +190,14 @@ async fn bad_routes_are_refused_at_load_with_the_path_and_line() {
             20,
         ),
         (
+            good.replace(
+                "      - targets: [ops]\n",
+                "      - targets: [ops]\n        template: '{{ alerts | length '\n",
+            ),
+            "alerts.routers.prod[2].template.text",
+            22,
+        ),
+        (
             with_rota(&good, "Mars/Olympus", "mon", "09:00"),
             "alerts.oncall.primary.timezone",
             24,
@@ -221,4 +229,72 @@ async fn bad_routes_are_refused_at_load_with_the_path_and_line() {
     let rota = with_rota(&good, "Europe/Berlin", "mon", "09:00").replace("mention: [bob]", "mention_oncall: primary");
     let problems = botgate::deps::check(&rota, botgate::config::Mode::SyntaxOnly).await;
     assert!(problems.is_empty(), "{problems:?}");
+}
+
+/// A route's template, rendered over a mixed group and then by each platform: compared with
+/// `tests/snapshots/route-template-<platform>.json` (`UPDATE_SNAPSHOTS=1` rewrites them).
+#[tokio::test]
+async fn a_route_template_renders_per_platform_as_the_snapshots_show() {
+    let yaml = routes_yaml("https://example.invalid").replace(
+        "      - targets: [ops]\n",
+        r#"      - targets: [ops]
+        template:
+          type: markdown
+          title: "{{ firing }} firing, {{ resolved }} resolved"
+          text: |
+            {% for a in alerts %}- [{{ a.status }}] {{ a.labels.alertname }} on {{ a.labels.instance }} since {{ a.starts_at }}
+            {% endfor %}[silence]({{ silence_url }})
+"#,
+    );
+    let config = botgate::deps::load_yaml(&yaml, &botgate::config::EnvResolver)
+        .await
+        .unwrap();
+    let body = json!({"version": "4", "status": "firing", "receiver": "botgate",
+        "groupLabels": {"alertname": "Mixed"}, "commonLabels": {}, "externalURL": "http://am.example.com",
+        "alerts": [alert("HighLatency", "warning", "web", "alice"), alert("CertExpiry", "info", "web", "bob")]})
+    .to_string();
+    let settings = config.notify_api.clone().unwrap();
+    let router = &config.alerts.routers["prod"];
+    let platform_of = |t: &str| config.targets.get(t).map(|s| s.platform);
+    let cards = botgate::notify::api::routed_cards(
+        body.as_bytes(),
+        "alertmanager",
+        &settings,
+        &config.alerts,
+        router,
+        0,
+        platform_of,
+    )
+    .unwrap();
+    assert_eq!(cards.len(), 1);
+    let (target, message) = &cards[0];
+    assert_eq!(target, "ops");
+    let update = std::env::var("UPDATE_SNAPSHOTS").is_ok();
+    for (platform, rendered) in [
+        ("feishu", botgate::platform::feishu::render(message)),
+        ("dingtalk", botgate::platform::dingtalk::render(message)),
+        ("wecom", botgate::platform::wecom::render_bot(message)),
+    ] {
+        let path = botgate_tests::root().join(format!("tests/snapshots/route-template-{platform}.json"));
+        let text = serde_json::to_string_pretty(&rendered).unwrap() + "\n";
+        if update {
+            std::fs::write(&path, &text).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_SNAPSHOTS=1", path.display()));
+        assert_eq!(text, want, "{platform} differs from {}", path.display());
+    }
+    let botgate::message::Message::Markdown { title, text, .. } = message else {
+        panic!("a markdown message: {message:?}")
+    };
+    assert_eq!(title, "2 firing, 0 resolved");
+    assert!(
+        text.contains("- [firing] HighLatency on i-1 since 2026-11-23 09:00:00 +08:00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[silence](http://am.example.com/#/silences/new?filter=%7Balertname%3D%22Mixed%22%7D)"),
+        "{text}"
+    );
 }

@@ -23,7 +23,8 @@ pub struct Args {
     /// its `targets:`.
     #[arg(long, default_value = "examples/botgate.yaml")]
     config: PathBuf,
-    /// Print the requests this target would get (a dry run) instead of each platform's body.
+    /// Print the requests this target (or each target of this router) would get, a dry
+    /// run, instead of each platform's body.
     #[arg(long)]
     target: Option<String>,
 }
@@ -73,18 +74,47 @@ async fn go(args: Args) -> Result<Outcome> {
         crate::input::print_stdout(&serde_json::to_string_pretty(&bodies)?)?;
         return Ok(Outcome::Ok);
     };
-    if !config.targets.contains_key(&target) {
-        let known: Vec<&str> = config.targets.keys().map(String::as_str).collect();
-        return Err(anyhow!("no target `{target}` (configured: {})", known.join(", ")));
+    let sends: Vec<(String, botgate::message::Message)> = if config.targets.contains_key(&target) {
+        vec![(target.clone(), message)]
+    } else if let Some(router) = config.alerts.routers.get(&target) {
+        let source = if grafana { "grafana" } else { "alertmanager" };
+        let now = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
+        let platform_of = |t: &str| config.targets.get(t).map(|s| s.platform);
+        match api::routed_cards(&body, source, &settings, &config.alerts, router, now, platform_of) {
+            Ok(cards) => cards,
+            Err(rejection) => {
+                eprintln!(
+                    "botgate: the gateway would refuse this payload ({}): {rejection}",
+                    rejection.status()
+                );
+                return Ok(Outcome::Rejected);
+            }
+        }
+    } else {
+        let known: Vec<&str> = config
+            .targets
+            .keys()
+            .chain(config.alerts.routers.keys())
+            .map(String::as_str)
+            .collect();
+        return Err(anyhow!(
+            "no target or router `{target}` (configured: {})",
+            known.join(", ")
+        ));
+    };
+    if sends.is_empty() {
+        eprintln!("no route of `{target}` takes any of these alerts: nothing would be sent");
     }
     config.delivery.dry_run = true;
     let d = crate::input::command_dispatcher(config).await?;
     let deadline = botgate::clock::Clock::now_ms(d.clock.as_ref()) + 60_000;
-    let parts = d
-        .notifier
-        .send(&target, &message, &botgate::crypto::random_nonce(16), deadline)
-        .await
-        .map_err(|e| anyhow!("{target}: {e}"))?;
-    eprintln!("would send {parts} part(s) to {target}");
+    for (to, message) in sends {
+        let parts = d
+            .notifier
+            .send(&to, &message, &botgate::crypto::random_nonce(16), deadline)
+            .await
+            .map_err(|e| anyhow!("{to}: {e}"))?;
+        eprintln!("would send {parts} part(s) to {to}");
+    }
     Ok(Outcome::Ok)
 }

@@ -54,5 +54,24 @@ fn a_payload_the_gateway_would_refuse_exits_1_and_usage_errors_exit_2() {
         "no-such-target",
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no target `no-such-target`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no target or router `no-such-target`"));
+}
+
+#[test]
+fn a_router_prints_the_requests_of_each_target_its_routes_choose() {
+    let out = render(&[
+        "--alertmanager",
+        "tests/fixtures/alertmanager/mixed.json",
+        "--target",
+        "prod",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The example's `prod` router: critical to the on-call chat (continued), the rest of
+    // what is not info to the WeCom group.
+    assert!(
+        stderr.contains("to oncall-feishu-chat") && stderr.contains("to ops-wecom"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("to ops-dingtalk"), "{stderr}");
 }

@@ -249,6 +249,13 @@ pub struct AlertRoute {
     pub mention_label: Option<Text>,
     /// A rota in `alerts.oncall`: mention whoever is on call when the alerts arrive.
     pub mention_oncall: Option<Text>,
+    /// The message its targets get instead of the built-in card: a minijinja template (a
+    /// string, or a map with `type` text / markdown / card, `title`, `text`, `buttons`,
+    /// `color`) over `status`, `alerts` (each with `status`, `labels`, `annotations`,
+    /// `starts_at`, `ends_at` in the notify API's `utc_offset`, `generator_url`), `firing`,
+    /// `resolved`, `group_labels`, `common_labels`, `common_annotations`, `external_url`,
+    /// `silence_url`.
+    pub template: Option<Located<MessageSpec>>,
     /// Go on to the next routes after this one matched (default false: the first match takes the alert).
     #[serde(rename = "continue")]
     pub cont: Option<Located<Flag>>,

@@ -432,8 +432,29 @@ pub fn routed_cards(
         } else {
             "resolved".into()
         };
-        let mut message = card(&sub, settings, origin)?;
-        if let (Message::Card { mentions, .. }, Some(platform)) = (&mut message, platform_of(&target)) {
+        let built_in = card(&sub, settings, origin)?;
+        let mut message = match &got.template {
+            None => built_in,
+            Some(spec) => {
+                match crate::template::Templates::render_once(spec, &target, &alert_context(&sub, settings, origin)) {
+                    Ok(mut m) => {
+                        // The built-in card's @all (for `mention_all` severities) carries over.
+                        if let (Some(all), Some(mentions)) =
+                            (message_mentions(&built_in).map(|m| m.all), mentions_mut(&mut m))
+                        {
+                            mentions.all |= all;
+                        }
+                        m
+                    }
+                    Err(e) => {
+                        // Never lose an alert to a template: the built-in card goes instead.
+                        tracing::warn!(target = %target, error = %e, "alert template failed: sending the built-in card");
+                        built_in
+                    }
+                }
+            }
+        };
+        if let (Some(mentions), Some(platform)) = (mentions_mut(&mut message), platform_of(&target)) {
             let people = routing.mentions(&got.people, platform);
             mentions.user_ids.extend(people.user_ids);
             mentions.mobiles.extend(people.mobiles);
@@ -441,6 +462,69 @@ pub fn routed_cards(
         out.push((target, message));
     }
     Ok(out)
+}
+
+fn message_mentions(m: &Message) -> Option<&Mentions> {
+    match m {
+        Message::Text { mentions, .. } | Message::Markdown { mentions, .. } | Message::Card { mentions, .. } => {
+            Some(mentions)
+        }
+        _ => None,
+    }
+}
+
+fn mentions_mut(m: &mut Message) -> Option<&mut Mentions> {
+    match m {
+        Message::Text { mentions, .. } | Message::Markdown { mentions, .. } | Message::Card { mentions, .. } => {
+            Some(mentions)
+        }
+        _ => None,
+    }
+}
+
+/// What a route's template sees (see `alerts.routers` in the configuration reference).
+fn alert_context(hook: &Webhook, settings: &ApiSettings, origin: Origin) -> minijinja::Value {
+    let alerts: Vec<Value> = hook
+        .alerts
+        .iter()
+        .map(|a| {
+            json!({
+                "status": a.status,
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "starts_at": local_time(&a.starts_at, settings.utc_offset),
+                "ends_at": local_time(&a.ends_at, settings.utc_offset),
+                "generator_url": a.generator_url,
+            })
+        })
+        .collect();
+    let firing = hook.alerts.iter().filter(|a| a.status == "firing").count();
+    let silence_url = match origin {
+        Origin::Grafana => hook
+            .alerts
+            .iter()
+            .map(|a| a.silence_url.clone())
+            .find(|u| !u.is_empty()),
+        Origin::Alertmanager => silence_link(
+            &hook.external_url,
+            if hook.group_labels.is_empty() {
+                &hook.common_labels
+            } else {
+                &hook.group_labels
+            },
+        ),
+    };
+    crate::template::context(json!({
+        "status": hook.status,
+        "alerts": alerts,
+        "firing": firing,
+        "resolved": hook.alerts.len() - firing,
+        "group_labels": hook.group_labels,
+        "common_labels": hook.common_labels,
+        "common_annotations": hook.common_annotations,
+        "external_url": hook.external_url,
+        "silence_url": silence_url.unwrap_or_default(),
+    }))
 }
 
 /// Which alerting system sent a webhook.

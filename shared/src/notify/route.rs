@@ -194,6 +194,8 @@ pub struct Route {
     pub mention_label: Option<String>,
     /// A rota in `alerts.oncall` whose current people to mention.
     pub mention_oncall: Option<String>,
+    /// The message template its targets get (none: the built-in card).
+    pub template: Option<crate::template::MessageSpec>,
     /// Go on to the next routes after this one matched.
     pub cont: bool,
 }
@@ -216,6 +218,8 @@ pub struct Routed {
     pub alerts: Vec<usize>,
     /// People to mention, by name, without repeats.
     pub people: Vec<String>,
+    /// The template of the first route that sent an alert here, if it has one.
+    pub template: Option<crate::template::MessageSpec>,
 }
 
 impl AlertRouting {
@@ -239,7 +243,11 @@ impl AlertRouting {
                     people.extend(rota.on_call(now_ms).iter().cloned());
                 }
                 for t in &r.targets {
+                    let fresh = !out.contains_key(t);
                     let got = out.entry(t.clone()).or_default();
+                    if fresh {
+                        got.template.clone_from(&r.template);
+                    }
                     if got.alerts.last() != Some(&i) {
                         got.alerts.push(i);
                     }

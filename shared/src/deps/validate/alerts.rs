@@ -111,6 +111,16 @@ pub(crate) fn routing(s: &mut Scope<'_>, a: &file::Alerts, targets: &BTreeMap<St
                     );
                 }
             }
+            if let Some(t) = &r.template {
+                let mut spec = t.value.clone();
+                for text in spec.strings_mut() {
+                    *text = s.refs().substitute(text).0;
+                }
+                match crate::template::Templates::new().add_message(&format!("{path}.template"), &spec) {
+                    Ok(_) => route.template = Some(spec),
+                    Err((field, why)) => s.invalid(&format!("{path}.template.{field}"), t.line, why),
+                }
+            }
             built.push(route);
         }
         out.routers.insert(name.clone(), built);
