@@ -256,7 +256,7 @@ async fn a_route_template_renders_per_platform_as_the_snapshots_show() {
     let settings = config.notify_api.clone().unwrap();
     let router = &config.alerts.routers["prod"];
     let platform_of = |t: &str| config.targets.get(t).map(|s| s.platform);
-    let cards = botgate::notify::api::routed_cards(
+    let cards = botgate::notify::alert::routed_cards(
         body.as_bytes(),
         "alertmanager",
         &settings,

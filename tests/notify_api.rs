@@ -14,7 +14,8 @@ use botgate::deps::DispatchStores;
 use botgate::dispatcher::Record;
 use botgate::handler::Registry;
 use botgate::inbound::Request;
-use botgate::notify::api::{ApiSettings, parse_alertmanager, parse_grafana};
+use botgate::notify::alert::{parse_alertmanager, parse_grafana};
+use botgate::notify::api::ApiSettings;
 use botgate::platform::{dingtalk, feishu, wecom};
 use botgate::queue::memory::MemoryQueue;
 use botgate::store::memory::MemoryStore;
@@ -316,7 +317,7 @@ fn a_silence_link_quotes_label_values() {
     let mut labels = serde_json::Map::new();
     labels.insert("alertname".into(), json!("Disk \"full\""));
     labels.insert("path".into(), json!("C:\\data"));
-    let url = botgate::notify::api::silence_link("https://am.example.com/", &labels).unwrap();
+    let url = botgate::notify::alert::silence_link("https://am.example.com/", &labels).unwrap();
     let filter = url
         .strip_prefix("https://am.example.com/#/silences/new?filter=")
         .unwrap();
@@ -326,8 +327,8 @@ fn a_silence_link_quotes_label_values() {
         .1
         .into_owned();
     assert_eq!(decoded, r#"{alertname="Disk \"full\"",path="C:\\data"}"#);
-    assert!(botgate::notify::api::silence_link("javascript:alert(1)", &labels).is_none());
-    assert!(botgate::notify::api::silence_link("https://am.example.com", &serde_json::Map::new()).is_none());
+    assert!(botgate::notify::alert::silence_link("javascript:alert(1)", &labels).is_none());
+    assert!(botgate::notify::alert::silence_link("https://am.example.com", &serde_json::Map::new()).is_none());
 }
 
 #[tokio::test]

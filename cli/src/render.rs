@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
-use botgate::notify::api::{self, ApiSettings};
+use botgate::notify::alert;
+use botgate::notify::api::ApiSettings;
 
 use crate::Outcome;
 
@@ -51,9 +52,9 @@ async fn go(args: Args) -> Result<Outcome> {
     };
     let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let parsed = if grafana {
-        api::parse_grafana(&body, &settings)
+        alert::parse_grafana(&body, &settings)
     } else {
-        api::parse_alertmanager(&body, &settings)
+        alert::parse_alertmanager(&body, &settings)
     };
     let message = match parsed {
         Ok(m) => m,
@@ -80,7 +81,7 @@ async fn go(args: Args) -> Result<Outcome> {
         let source = if grafana { "grafana" } else { "alertmanager" };
         let now = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
         let platform_of = |t: &str| config.targets.get(t).map(|s| s.platform);
-        match api::routed_cards(&body, source, &settings, &config.alerts, router, now, platform_of) {
+        match alert::routed_cards(&body, source, &settings, &config.alerts, router, now, platform_of) {
             Ok(cards) => cards,
             Err(rejection) => {
                 eprintln!(

@@ -8,6 +8,6 @@ fuzz_target!(|data: &[u8]| {
     let settings = botgate_fuzz::notify_settings();
     let _ = botgate::notify::api::parse_notify(data, false);
     let _ = botgate::notify::api::parse_notify(data, true);
-    let _ = botgate::notify::api::parse_alertmanager(data, settings);
-    let _ = botgate::notify::api::parse_grafana(data, settings);
+    let _ = botgate::notify::alert::parse_alertmanager(data, settings);
+    let _ = botgate::notify::alert::parse_grafana(data, settings);
 });

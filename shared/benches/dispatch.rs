@@ -117,9 +117,14 @@ fn bench(c: &mut Criterion) {
         return;
     };
     group.bench_function("alertmanager render (gateway)", |bench| {
-        bench.iter(|| black_box(botgate::notify::api::parse_alertmanager(black_box(&alerts), &settings)));
+        bench.iter(|| {
+            black_box(botgate::notify::alert::parse_alertmanager(
+                black_box(&alerts),
+                &settings,
+            ))
+        });
     });
-    let Ok(message) = botgate::notify::api::parse_alertmanager(&alerts, &settings) else {
+    let Ok(message) = botgate::notify::alert::parse_alertmanager(&alerts, &settings) else {
         return;
     };
     group.bench_function("notify job to a dingtalk robot", |bench| {

@@ -186,7 +186,7 @@ async fn notify(
     now_ms: i64,
     trace: &mut Trace,
 ) -> Result<(Response, Outcome), CallbackError> {
-    use crate::notify::api;
+    use crate::notify::{alert, api};
     trace.bot = format!("{source}:{target}");
     let settings =
         deps.config.notify_api.as_ref().ok_or_else(|| {
@@ -215,7 +215,7 @@ async fn notify(
     let (messages, body_id) = match (source, router) {
         ("alertmanager" | "grafana", Some(router)) => {
             let platform_of = |t: &str| deps.config.targets.get(t).map(|spec| spec.platform);
-            let routed = api::routed_cards(
+            let routed = alert::routed_cards(
                 req.body,
                 source,
                 settings,
@@ -227,10 +227,13 @@ async fn notify(
             (routed, None)
         }
         ("alertmanager", None) => (
-            vec![(target.to_owned(), api::parse_alertmanager(req.body, settings)?)],
+            vec![(target.to_owned(), alert::parse_alertmanager(req.body, settings)?)],
             None,
         ),
-        ("grafana", None) => (vec![(target.to_owned(), api::parse_grafana(req.body, settings)?)], None),
+        ("grafana", None) => (
+            vec![(target.to_owned(), alert::parse_grafana(req.body, settings)?)],
+            None,
+        ),
         _ => {
             let n = api::parse_notify(req.body, settings.allow_templates)?;
             (vec![(target.to_owned(), n.message)], n.id)

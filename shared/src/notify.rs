@@ -7,6 +7,7 @@
 //! effect store): a retried notification sends only the parts not sent yet, so a group
 //! bot (which keeps no record of what it received) never shows a part twice.
 
+pub mod alert;
 pub mod api;
 pub mod rate;
 pub mod route;

@@ -1,0 +1,410 @@
+//! Alert webhooks: Alertmanager's (version 4) and Grafana Alerting's (version 1) payloads
+//! as one card per group (firing first, colour by severity, times at the notify API's
+//! `utc_offset`, `@all` for `mention_all` severities, Source / Dashboard / Runbook /
+//! Silence / Alertmanager buttons), or routed through `alerts.routers` into one message
+//! per target (a route's template or the card) with the route's mentions.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::api::ApiSettings;
+use botgate_core::inbound::Rejection;
+use botgate_core::message::{Button, Mentions, Message};
+
+fn malformed(why: impl Into<String>) -> Rejection {
+    Rejection::Malformed(why.into())
+}
+
+/// One alert of an Alertmanager webhook.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Alert {
+    status: String,
+    #[serde(default)]
+    labels: serde_json::Map<String, Value>,
+    #[serde(default)]
+    annotations: serde_json::Map<String, Value>,
+    #[serde(default)]
+    starts_at: String,
+    #[serde(default)]
+    ends_at: String,
+    #[serde(default, rename = "generatorURL")]
+    generator_url: String,
+    /// Grafana only: its own new-silence link for this alert.
+    #[serde(default, rename = "silenceURL")]
+    silence_url: String,
+    /// Grafana only: the alert rule's dashboard.
+    #[serde(default, rename = "dashboardURL")]
+    dashboard_url: String,
+}
+
+/// Alertmanager's webhook payload, version 4 (Grafana's is the same shape, version 1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Webhook {
+    version: String,
+    status: String,
+    #[serde(default)]
+    common_labels: serde_json::Map<String, Value>,
+    #[serde(default)]
+    group_labels: serde_json::Map<String, Value>,
+    #[serde(default)]
+    common_annotations: serde_json::Map<String, Value>,
+    #[serde(default, rename = "externalURL")]
+    external_url: String,
+    alerts: Vec<Alert>,
+}
+
+fn label<'a>(m: &'a serde_json::Map<String, Value>, k: &str) -> &'a str {
+    m.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// An RFC 3339 time shown at `offset` (`2026-11-23 09:00:00 +08:00`); Alertmanager's zero
+/// time (`0001-01-01T00:00:00Z`, for alerts still firing) is empty.
+pub fn local_time(rfc3339: &str, offset: time::UtcOffset) -> String {
+    let Ok(t) = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339) else {
+        return rfc3339.to_owned();
+    };
+    if t.year() <= 1 {
+        return String::new();
+    }
+    t.to_offset(offset)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory]:[offset_minute]"
+        ))
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
+/// The colour of a group: green when resolved, else by the highest severity.
+fn colour(status: &str, severities: &[&str]) -> &'static str {
+    if status == "resolved" {
+        return "green";
+    }
+    if severities.iter().any(|s| *s == "critical" || *s == "page") {
+        "red"
+    } else if severities.contains(&"warning") {
+        "orange"
+    } else {
+        "blue"
+    }
+}
+
+/// `POST /alertmanager/{target}`: one card for the whole group, firing alerts first, with
+/// buttons for the source graph, the runbook, a silence and Alertmanager itself.
+pub fn parse_alertmanager(body: &[u8], settings: &ApiSettings) -> Result<Message, Rejection> {
+    card(&webhook(body, Origin::Alertmanager)?, settings, Origin::Alertmanager)
+}
+
+/// `POST /grafana/{target}`: Grafana Alerting's webhook contact point (its payload is
+/// Alertmanager's, version 1, with a silence and a dashboard link per alert), rendered like
+/// Alertmanager's.
+pub fn parse_grafana(body: &[u8], settings: &ApiSettings) -> Result<Message, Rejection> {
+    card(&webhook(body, Origin::Grafana)?, settings, Origin::Grafana)
+}
+
+fn webhook(body: &[u8], origin: Origin) -> Result<Webhook, Rejection> {
+    let (what, version) = match origin {
+        Origin::Alertmanager => ("an Alertmanager webhook", "4"),
+        Origin::Grafana => ("a Grafana alerting webhook", "1"),
+    };
+    let hook: Webhook = serde_json::from_slice(body).map_err(|e| malformed(format!("not {what}: {e}")))?;
+    if hook.version != version {
+        return Err(malformed(format!(
+            "{what} has version {:?}; expected \"{version}\"",
+            hook.version
+        )));
+    }
+    Ok(hook)
+}
+
+/// An alert webhook (`source` `alertmanager` or `grafana`) routed through `router`: for each
+/// target some alert was routed to, one card with those alerts, mentioning the people the
+/// routes name, or who is on call at `now_ms` (on the target's platform, from
+/// `platform_of`). Empty when no route took any alert.
+pub fn routed_cards(
+    body: &[u8],
+    source: &str,
+    settings: &ApiSettings,
+    routing: &crate::notify::route::AlertRouting,
+    router: &[crate::notify::route::Route],
+    now_ms: i64,
+    platform_of: impl Fn(&str) -> Option<botgate_core::event::Platform>,
+) -> Result<Vec<(String, Message)>, Rejection> {
+    let origin = if source == "grafana" {
+        Origin::Grafana
+    } else {
+        Origin::Alertmanager
+    };
+    let hook = webhook(body, origin)?;
+    if hook.alerts.is_empty() {
+        return Err(malformed("no alerts"));
+    }
+    let labels: Vec<&serde_json::Map<String, Value>> = hook.alerts.iter().map(|a| &a.labels).collect();
+    let mut out = Vec::new();
+    for (target, got) in routing.route(router, &labels, now_ms) {
+        let mut sub = hook.clone();
+        sub.alerts = got.alerts.iter().filter_map(|i| hook.alerts.get(*i).cloned()).collect();
+        sub.status = if sub.alerts.iter().any(|a| a.status == "firing") {
+            "firing".into()
+        } else {
+            "resolved".into()
+        };
+        let built_in = card(&sub, settings, origin)?;
+        let mut message = match &got.template {
+            None => built_in,
+            Some(spec) => {
+                match crate::template::Templates::render_once(spec, &target, &alert_context(&sub, settings, origin)) {
+                    Ok(mut m) => {
+                        // The built-in card's @all (for `mention_all` severities) carries over.
+                        if let (Some(all), Some(mentions)) =
+                            (message_mentions(&built_in).map(|m| m.all), mentions_mut(&mut m))
+                        {
+                            mentions.all |= all;
+                        }
+                        m
+                    }
+                    Err(e) => {
+                        // Never lose an alert to a template: the built-in card goes instead.
+                        tracing::warn!(target = %target, error = %e, "alert template failed: sending the built-in card");
+                        built_in
+                    }
+                }
+            }
+        };
+        if let (Some(mentions), Some(platform)) = (mentions_mut(&mut message), platform_of(&target)) {
+            let people = routing.mentions(&got.people, platform);
+            mentions.user_ids.extend(people.user_ids);
+            mentions.mobiles.extend(people.mobiles);
+        }
+        out.push((target, message));
+    }
+    Ok(out)
+}
+
+fn message_mentions(m: &Message) -> Option<&Mentions> {
+    match m {
+        Message::Text { mentions, .. } | Message::Markdown { mentions, .. } | Message::Card { mentions, .. } => {
+            Some(mentions)
+        }
+        _ => None,
+    }
+}
+
+fn mentions_mut(m: &mut Message) -> Option<&mut Mentions> {
+    match m {
+        Message::Text { mentions, .. } | Message::Markdown { mentions, .. } | Message::Card { mentions, .. } => {
+            Some(mentions)
+        }
+        _ => None,
+    }
+}
+
+/// What a route's template sees (see `alerts.routers` in the configuration reference).
+fn alert_context(hook: &Webhook, settings: &ApiSettings, origin: Origin) -> minijinja::Value {
+    let alerts: Vec<Value> = hook
+        .alerts
+        .iter()
+        .map(|a| {
+            json!({
+                "status": a.status,
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "starts_at": local_time(&a.starts_at, settings.utc_offset),
+                "ends_at": local_time(&a.ends_at, settings.utc_offset),
+                "generator_url": a.generator_url,
+            })
+        })
+        .collect();
+    let firing = hook.alerts.iter().filter(|a| a.status == "firing").count();
+    let silence_url = match origin {
+        Origin::Grafana => hook
+            .alerts
+            .iter()
+            .map(|a| a.silence_url.clone())
+            .find(|u| !u.is_empty()),
+        Origin::Alertmanager => silence_link(
+            &hook.external_url,
+            if hook.group_labels.is_empty() {
+                &hook.common_labels
+            } else {
+                &hook.group_labels
+            },
+        ),
+    };
+    crate::template::context(json!({
+        "status": hook.status,
+        "alerts": alerts,
+        "firing": firing,
+        "resolved": hook.alerts.len() - firing,
+        "group_labels": hook.group_labels,
+        "common_labels": hook.common_labels,
+        "common_annotations": hook.common_annotations,
+        "external_url": hook.external_url,
+        "silence_url": silence_url.unwrap_or_default(),
+    }))
+}
+
+/// Which alerting system sent a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Alertmanager,
+    Grafana,
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Alertmanager's new-silence form with the group's matchers filled in:
+/// `<externalURL>/#/silences/new?filter={alertname="X",job="y"}` (URL-encoded).
+pub fn silence_link(external_url: &str, matchers: &serde_json::Map<String, Value>) -> Option<String> {
+    let base = external_url.trim_end_matches('/');
+    if matchers.is_empty() || !(base.starts_with("https://") || base.starts_with("http://")) {
+        return None;
+    }
+    let filter = matchers
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .as_str()
+                .unwrap_or_default()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"");
+            format!("{k}=\"{v}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(format!(
+        "{base}/#/silences/new?filter={}",
+        percent_encode(&format!("{{{filter}}}"))
+    ))
+}
+
+fn card(hook: &Webhook, settings: &ApiSettings, origin: Origin) -> Result<Message, Rejection> {
+    if hook.alerts.is_empty() {
+        return Err(malformed("no alerts"));
+    }
+    let firing: Vec<&Alert> = hook.alerts.iter().filter(|a| a.status == "firing").collect();
+    let resolved: Vec<&Alert> = hook.alerts.iter().filter(|a| a.status != "firing").collect();
+    let severities: Vec<&str> = firing.iter().map(|a| label(&a.labels, "severity")).collect();
+    // The common alert name, else the labels the group is grouped by.
+    let name = match label(&hook.common_labels, "alertname") {
+        "" if !hook.group_labels.is_empty() => hook
+            .group_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        "" => hook
+            .alerts
+            .first()
+            .map_or("", |a| label(&a.labels, "alertname"))
+            .to_owned(),
+        n => n.to_owned(),
+    };
+    let title = if firing.is_empty() {
+        format!("[RESOLVED] {name}")
+    } else {
+        format!("[FIRING:{}] {name}", firing.len())
+    };
+    let mut text = String::new();
+    for (heading, list) in [("Firing", &firing), ("Resolved", &resolved)] {
+        if list.is_empty() {
+            continue;
+        }
+        if !firing.is_empty() && !resolved.is_empty() {
+            text.push_str(&format!("**{heading}**\n"));
+        }
+        for a in list.iter() {
+            let sev = label(&a.labels, "severity");
+            let what = [label(&a.annotations, "summary"), label(&a.annotations, "description")]
+                .into_iter()
+                .find(|s| !s.is_empty())
+                .unwrap_or(label(&a.labels, "alertname"));
+            let whom = ["instance", "pod", "service", "job"]
+                .iter()
+                .map(|k| label(&a.labels, k))
+                .find(|s| !s.is_empty())
+                .unwrap_or_default();
+            text.push_str(&format!("- **{}**", label(&a.labels, "alertname")));
+            if !sev.is_empty() {
+                text.push_str(&format!(" [{sev}]"));
+            }
+            if !whom.is_empty() {
+                text.push_str(&format!(" {whom}"));
+            }
+            text.push_str(&format!(": {what}\n"));
+            let start = local_time(&a.starts_at, settings.utc_offset);
+            let end = local_time(&a.ends_at, settings.utc_offset);
+            if a.status == "firing" {
+                text.push_str(&format!("  since {start}\n"));
+            } else {
+                text.push_str(&format!("  {start} to {end}\n"));
+            }
+        }
+    }
+    let mut buttons = Vec::new();
+    let link = |text: &str, url: &str| Button {
+        text: text.into(),
+        url: url.to_owned(),
+    };
+    let first_firing = firing.first().copied().or(hook.alerts.first());
+    if let Some(a) = first_firing.filter(|a| !a.generator_url.is_empty()) {
+        buttons.push(link("Source", &a.generator_url));
+    }
+    if let Some(a) = first_firing.filter(|a| !a.dashboard_url.is_empty()) {
+        buttons.push(link("Dashboard", &a.dashboard_url));
+    }
+    // The runbook: the Prometheus convention `runbook_url` (or `runbook`), common or per alert.
+    let runbook = ["runbook_url", "runbook"].iter().find_map(|k| {
+        Some(label(&hook.common_annotations, k))
+            .filter(|u| !u.is_empty())
+            .or_else(|| firing.iter().map(|a| label(&a.annotations, k)).find(|u| !u.is_empty()))
+    });
+    if let Some(url) = runbook {
+        buttons.push(link("Runbook", url));
+    }
+    if !firing.is_empty() {
+        let silence = match origin {
+            Origin::Grafana => firing.iter().map(|a| a.silence_url.clone()).find(|u| !u.is_empty()),
+            Origin::Alertmanager => {
+                let matchers = if hook.group_labels.is_empty() {
+                    &hook.common_labels
+                } else {
+                    &hook.group_labels
+                };
+                silence_link(&hook.external_url, matchers)
+            }
+        };
+        if let Some(url) = silence {
+            buttons.push(link("Silence", &url));
+        }
+    }
+    if !hook.external_url.is_empty() {
+        let name = match origin {
+            Origin::Alertmanager => "Alertmanager",
+            Origin::Grafana => "Grafana",
+        };
+        buttons.push(link(name, &hook.external_url));
+    }
+    let mentions = Mentions {
+        all: hook.status == "firing" && severities.iter().any(|s| settings.mention_all.iter().any(|m| m == s)),
+        ..Mentions::default()
+    };
+    Ok(Message::Card {
+        title,
+        text: text.trim_end().to_owned(),
+        buttons,
+        color: Some(colour(&hook.status, &severities).to_owned()),
+        mentions,
+    })
+}
