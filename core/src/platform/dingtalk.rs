@@ -307,6 +307,21 @@ impl Verifier {
     }
 }
 
+/// The millisecond part of a sample's timestamp: a random start per process, then the next
+/// one each time, so a thousand samples in one second all differ (and two processes rarely
+/// pick the same).
+fn sample_millis() -> i64 {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static START: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = *START.get_or_init(|| {
+        let [a, b] = crypto::random_bytes::<2>();
+        u32::from(u16::from_le_bytes([a, b]))
+    });
+    i64::from(start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 1000)
+}
+
 /// A ready-to-send sample callback: `message` is a chat bot message; `url_verification`
 /// (`check_url`) and `event` (`chat_update_title`) are encrypted event pushes.
 pub fn sample_request(creds: &Credentials, kind: SampleKind, text: &str, now: i64) -> Result<OwnedRequest, String> {
@@ -314,6 +329,10 @@ pub fn sample_request(creds: &Credentials, kind: SampleKind, text: &str, now: i6
     headers.insert("content-type".to_owned(), "application/json".to_owned());
     let ts = (now * 1000).to_string();
     if kind == SampleKind::Message {
+        // DingTalk's sign covers only the millisecond timestamp, and each (timestamp, sign)
+        // pair is accepted once: two samples made in the same second need their own
+        // milliseconds, as real callbacks have.
+        let ts = (now * 1000 + sample_millis()).to_string();
         let secret = creds.app_secret.as_ref().ok_or("a chat bot message needs app_secret")?;
         headers.insert("timestamp".into(), ts.clone());
         headers.insert("sign".into(), hmac_sign(secret.expose(), &ts));
@@ -437,6 +456,19 @@ mod tests {
             app_secret: Some(Secret::new("s3cret")),
             receive_id: None,
         }
+    }
+
+    /// Each sample's (timestamp, sign) pair is accepted once, so samples made in the same
+    /// second must each have their own: a hundred in a row all differ.
+    #[test]
+    fn samples_in_one_second_carry_distinct_signatures() {
+        let pairs: std::collections::HashSet<(String, String)> = (0..100)
+            .map(|_| {
+                let r = sample_request(&creds(), SampleKind::Message, "hi", 1_795_440_463).unwrap();
+                (r.headers["timestamp"].clone(), r.headers["sign"].clone())
+            })
+            .collect();
+        assert_eq!(pairs.len(), 100);
     }
 
     #[test]
