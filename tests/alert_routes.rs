@@ -269,21 +269,12 @@ async fn a_route_template_renders_per_platform_as_the_snapshots_show() {
     assert_eq!(cards.len(), 1);
     let (target, message) = &cards[0];
     assert_eq!(target, "ops");
-    let update = std::env::var("UPDATE_SNAPSHOTS").is_ok();
     for (platform, rendered) in [
         ("feishu", botgate::platform::feishu::render(message)),
         ("dingtalk", botgate::platform::dingtalk::render(message)),
         ("wecom", botgate::platform::wecom::render_bot(message)),
     ] {
-        let path = botgate_tests::root().join(format!("tests/snapshots/route-template-{platform}.json"));
-        let text = serde_json::to_string_pretty(&rendered).unwrap() + "\n";
-        if update {
-            std::fs::write(&path, &text).unwrap();
-            continue;
-        }
-        let want = std::fs::read_to_string(&path)
-            .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_SNAPSHOTS=1", path.display()));
-        assert_eq!(text, want, "{platform} differs from {}", path.display());
+        botgate_tests::check_snapshot(&format!("route-template-{platform}"), &rendered);
     }
     let botgate::message::Message::Markdown { title, text, .. } = message else {
         panic!("a markdown message: {message:?}")

@@ -218,7 +218,6 @@ async fn bad_requests_get_the_right_4xx_and_nothing_is_queued() {
 
 #[test]
 fn alertmanager_messages_per_platform_match_the_snapshots() {
-    let update = std::env::var("UPDATE_SNAPSHOTS").is_ok();
     let s = settings();
     for fixture in ["firing", "resolved", "group-of-twenty", "mixed", "grafana-firing"] {
         let body = std::fs::read(root().join(format!("tests/fixtures/alertmanager/{fixture}.json"))).unwrap();
@@ -232,15 +231,7 @@ fn alertmanager_messages_per_platform_match_the_snapshots() {
             ("dingtalk", dingtalk::render(&msg)),
             ("wecom", wecom::render_bot(&msg)),
         ] {
-            let path = root().join(format!("tests/snapshots/alertmanager-{fixture}-{platform}.json"));
-            let text = serde_json::to_string_pretty(&rendered).unwrap() + "\n";
-            if update {
-                std::fs::write(&path, &text).unwrap();
-                continue;
-            }
-            let want = std::fs::read_to_string(&path)
-                .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_SNAPSHOTS=1", path.display()));
-            assert_eq!(text, want, "{fixture} on {platform} differs from {}", path.display());
+            botgate_tests::check_snapshot(&format!("alertmanager-{fixture}-{platform}"), &rendered);
         }
     }
     // The facts the snapshots should show, checked independently of them.
@@ -410,8 +401,8 @@ fn accepted_id(answer: &(u16, String)) -> String {
     v["accepted"].as_str().unwrap().to_owned()
 }
 
-/// Sends what was queued through the dispatcher; returns the texts the group bot received.
-async fn deliver(config: Settings, queue: &MemoryQueue, fake: &FakePlatform) -> Vec<String> {
+/// Sends `queued` through a fresh dispatcher; none may fail.
+async fn dispatch_all(config: Settings, queued: &[botgate::queue::OutgoingMessage]) {
     let (d, _) = dispatcher(
         config,
         DispatchStores::in_memory(),
@@ -419,9 +410,14 @@ async fn deliver(config: Settings, queue: &MemoryQueue, fake: &FakePlatform) -> 
         Registry::default(),
     );
     let failed = d
-        .process_batch("t", records_of(&queue.drain()), SystemClock.now_ms() + 20_000)
+        .process_batch("t", records_of(queued), SystemClock.now_ms() + 20_000)
         .await;
     assert!(failed.is_empty(), "{failed:?}");
+}
+
+/// Sends what was queued through the dispatcher; returns the texts the group bot received.
+async fn deliver(config: Settings, queue: &MemoryQueue, fake: &FakePlatform) -> Vec<String> {
+    dispatch_all(config, &queue.drain()).await;
     fake.delivered_to("wecom-webhook")
         .iter()
         .map(|m| m.body["text"]["content"].as_str().unwrap_or_default().to_owned())
@@ -590,16 +586,7 @@ async fn alertmanager_retries_fold_and_repeat_interval_reminders_are_sent_again(
     }
     let queued = queue.drain();
     assert_eq!(queued.len(), 8, "two messages per fixture");
-    let (d, _) = dispatcher(
-        config,
-        DispatchStores::in_memory(),
-        Arc::new(SystemClock),
-        Registry::default(),
-    );
-    let failed = d
-        .process_batch("t", records_of(&queued), SystemClock.now_ms() + 20_000)
-        .await;
-    assert!(failed.is_empty(), "{failed:?}");
+    dispatch_all(config, &queued).await;
     assert_eq!(fake.delivered_to("wecom-webhook").len(), 8);
 }
 
@@ -634,16 +621,7 @@ async fn grafana_alerts_are_taken_on_their_own_route_and_delivered_as_cards() {
     // Without credentials: 401, as on every notify route.
     assert_eq!(post(&deps, "/grafana/ops", vec![], &grafana).await.0, 401);
     assert_eq!(queue.len(), 1);
-    let (d, _) = dispatcher(
-        config,
-        DispatchStores::in_memory(),
-        Arc::new(SystemClock),
-        Registry::default(),
-    );
-    let failed = d
-        .process_batch("t", records_of(&queue.drain()), SystemClock.now_ms() + 20_000)
-        .await;
-    assert!(failed.is_empty(), "{failed:?}");
+    dispatch_all(config, &queue.drain()).await;
     let got = fake.delivered_to("wecom-webhook");
     assert_eq!(got.len(), 1);
     let content = got[0].body["markdown"]["content"].as_str().unwrap();

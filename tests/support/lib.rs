@@ -26,6 +26,20 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Compares `value` (pretty JSON) with `tests/snapshots/<name>.json`; with
+/// `UPDATE_SNAPSHOTS` set, rewrites the file instead.
+pub fn check_snapshot(name: &str, value: &serde_json::Value) {
+    let path = root().join(format!("tests/snapshots/{name}.json"));
+    let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(text, want, "differs from {}", path.display());
+}
+
 /// A moto server process; killed on drop.
 pub struct Moto {
     child: Child,
