@@ -289,3 +289,39 @@ async fn a_route_template_renders_per_platform_as_the_snapshots_show() {
         "{text}"
     );
 }
+
+/// A routed group where one target's card would not fit in a queue message: refused whole
+/// (413, nothing queued), not half sent, so Alertmanager's next attempt finds nothing done.
+#[tokio::test]
+async fn a_group_that_cannot_be_queued_whole_is_not_queued_at_all() {
+    let fake = FakePlatform::for_example().await;
+    let mut config = botgate::deps::load_yaml(&routes_yaml(&fake.url), &botgate::config::EnvResolver)
+        .await
+        .unwrap();
+    config.max_message_bytes = 8 * 1024;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
+    let deps = Deps {
+        config: Arc::new(config),
+        store: Arc::new(MemoryStore::new()),
+        queue: queue.clone(),
+        clock,
+        metrics: Arc::new(botgate::metrics::Discard),
+    };
+    let mut big = alert("DiskFull", "warning", "web", "alice");
+    big["annotations"]["summary"] = json!("x".repeat(12_000));
+    let body = json!({"version": "4", "status": "firing", "receiver": "botgate",
+        "groupLabels": {}, "commonLabels": {}, "externalURL": "http://am.example.com",
+        "alerts": [alert("HighLatency", "critical", "db", "alice"), big]})
+    .to_string();
+    let bearer = format!("Bearer {BEARER}");
+    let req = Request {
+        method: "POST",
+        query: "",
+        headers: vec![("authorization", bearer.as_str())],
+        body: body.as_bytes(),
+    };
+    let r = callback::handle(&deps, "/alertmanager/prod", &req, "t").await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(queue.is_empty(), "nothing queued");
+}

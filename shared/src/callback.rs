@@ -295,7 +295,9 @@ async fn notify(
 }
 
 /// Queues one notification per (target, message) under the request's `id` (each job's own
-/// id is derived from it and the target when there are several) and fold key.
+/// id is derived from it and the target when there are several) and fold key. Every
+/// message is built and size-checked before the first is sent, so a request is refused
+/// whole rather than half queued.
 async fn enqueue_jobs(
     deps: &Deps,
     source: &str,
@@ -305,6 +307,7 @@ async fn enqueue_jobs(
     now_ms: i64,
 ) -> Result<(), CallbackError> {
     let several = messages.len() > 1;
+    let mut outgoing = Vec::with_capacity(messages.len());
     for (target, message) in messages {
         let job_id = if several {
             hex::encode(&botgate_core::crypto::sha256(&[id.as_bytes(), b"#", target.as_bytes()])[..16])
@@ -318,17 +321,15 @@ async fn enqueue_jobs(
             id: job_id,
             source: source.to_owned(),
         };
-        enqueue_job(deps, &job, now_ms).await?;
+        let msg = job.outgoing(now_ms).map_err(CallbackError::Queue)?;
+        msg.check_size(deps.config.max_message_bytes)
+            .map_err(CallbackError::TooLargeForQueue)?;
+        outgoing.push(msg);
+    }
+    for msg in &outgoing {
+        deps.queue.send(msg).await.map_err(CallbackError::Queue)?;
     }
     Ok(())
-}
-
-/// Puts a notification on the queue.
-async fn enqueue_job(deps: &Deps, job: &crate::notify::api::NotifyJob, now_ms: i64) -> Result<(), CallbackError> {
-    let msg = job.outgoing(now_ms).map_err(CallbackError::Queue)?;
-    msg.check_size(deps.config.max_message_bytes)
-        .map_err(CallbackError::TooLargeForQueue)?;
-    deps.queue.send(&msg).await.map_err(CallbackError::Queue)
 }
 
 /// Remembers a signature that does not cover its body ([`ReplayGuard`]) for its window:
