@@ -251,6 +251,25 @@ async fn shutdown_signal() {
     println!("botgate: shutting down (requests in flight may finish)");
 }
 
+/// The notify API's routes, one line per kind, naming the configured targets and routers.
+fn notify_lines(config: &botgate::Settings, addr: &str) -> Vec<String> {
+    let targets: Vec<&str> = config.targets.keys().map(String::as_str).collect();
+    let routers: Vec<&str> = config.alerts.routers.keys().map(String::as_str).collect();
+    let mut lines = vec![format!(
+        "  notify    http://{addr}/notify/<target>   targets: {}",
+        targets.join(", ")
+    )];
+    lines.push(format!(
+        "  alerts    http://{addr}/alertmanager/<target or router>, /grafana/<...>   routers: {}",
+        if routers.is_empty() {
+            "none".to_owned()
+        } else {
+            routers.join(", ")
+        }
+    ));
+    lines
+}
+
 /// The largest body any route takes: each route checks its own limit (the bots' and the
 /// notify API's) after this outer one.
 pub fn body_limit(config: &botgate::Settings) -> usize {
@@ -361,6 +380,11 @@ async fn serve(args: Args) -> Result<Outcome> {
     }
     for (id, platform) in &bots {
         println!("  {platform:<9} http://{addr}/{platform}/{id}");
+    }
+    if deps.config.notify_api.is_some() {
+        for line in notify_lines(&deps.config, &addr.to_string()) {
+            println!("{line}");
+        }
     }
     if let Some((id, _)) = bots.first() {
         println!("Send it a signed sample event from another terminal:");
