@@ -6,14 +6,11 @@
 
 use std::sync::Arc;
 
-use botgate::callback::{self, Deps};
+use botgate::callback;
 use botgate::clock::{Clock, SystemClock};
 use botgate::deps::DispatchStores;
-use botgate::dispatcher::Record;
 use botgate::handler::Registry;
 use botgate::inbound::Request;
-use botgate::queue::memory::MemoryQueue;
-use botgate::store::memory::MemoryStore;
 use botgate_tests::fake::{FakePlatform, WEBHOOK_SECRET, WECOM_KEY};
 use botgate_tests::{dispatcher, fake_config};
 use serde_json::{Value, json};
@@ -64,15 +61,7 @@ async fn each_alert_reaches_the_targets_its_routes_choose_with_the_right_mention
         .unwrap();
     let base = fake_config(&fake).await;
     config.delivery = base.delivery.clone();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
-    let deps = Deps {
-        config: Arc::new(config.clone()),
-        store: Arc::new(MemoryStore::new()),
-        queue: queue.clone(),
-        clock,
-        metrics: Arc::new(botgate::metrics::Discard),
-    };
+    let (deps, queue) = botgate_tests::memory_gateway(config.clone(), Arc::new(SystemClock));
     let body = json!({"version": "4", "status": "firing", "receiver": "botgate",
     "groupLabels": {"alertname": "Mixed"}, "commonLabels": {}, "externalURL": "http://am.example.com",
     "alerts": [
@@ -96,16 +85,7 @@ async fn each_alert_reaches_the_targets_its_routes_choose_with_the_right_mention
     assert_eq!(r.status, 404);
     let queued = queue.drain();
     assert_eq!(queued.len(), 3, "one card per target");
-    let records: Vec<Record> = queued
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Record {
-            message_id: format!("m{i}"),
-            body: m.body.clone(),
-            group_id: Some(m.group_id.clone()),
-            receive_count: 1,
-        })
-        .collect();
+    let records = botgate_tests::records_of(&queued);
     let (d, _) = dispatcher(
         config,
         DispatchStores::in_memory(),
@@ -299,15 +279,7 @@ async fn a_group_that_cannot_be_queued_whole_is_not_queued_at_all() {
         .await
         .unwrap();
     config.max_message_bytes = 8 * 1024;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
-    let deps = Deps {
-        config: Arc::new(config),
-        store: Arc::new(MemoryStore::new()),
-        queue: queue.clone(),
-        clock,
-        metrics: Arc::new(botgate::metrics::Discard),
-    };
+    let (deps, queue) = botgate_tests::memory_gateway(config, Arc::new(SystemClock));
     let mut big = alert("DiskFull", "warning", "web", "alice");
     big["annotations"]["summary"] = json!("x".repeat(12_000));
     let body = json!({"version": "4", "status": "firing", "receiver": "botgate",

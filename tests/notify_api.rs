@@ -11,16 +11,14 @@ use botgate::Settings;
 use botgate::callback::{self, Deps};
 use botgate::clock::{Clock, SystemClock};
 use botgate::deps::DispatchStores;
-use botgate::dispatcher::Record;
 use botgate::handler::Registry;
 use botgate::inbound::Request;
 use botgate::notify::alert::{parse_alertmanager, parse_grafana};
 use botgate::notify::api::ApiSettings;
 use botgate::platform::{dingtalk, feishu, wecom};
 use botgate::queue::memory::MemoryQueue;
-use botgate::store::memory::MemoryStore;
 use botgate_tests::fake::{FakePlatform, WECOM_KEY};
-use botgate_tests::{dispatcher, fake_config, root};
+use botgate_tests::{dispatcher, fake_config, records_of, root};
 use serde_json::{Value, json};
 
 const BEARER: &str = "notify-bearer-for-tests";
@@ -47,29 +45,7 @@ fn gateway(config: Settings) -> (Deps, Arc<MemoryQueue>) {
 }
 
 fn gateway_at(config: Settings, clock: Arc<dyn Clock>) -> (Deps, Arc<MemoryQueue>) {
-    let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
-    let deps = Deps {
-        config: Arc::new(config),
-        store: Arc::new(MemoryStore::new()),
-        queue: queue.clone(),
-        clock,
-        metrics: Arc::new(botgate::metrics::Discard),
-    };
-    (deps, queue)
-}
-
-/// The queued messages as the dispatcher receives them (message ids m0, m1, ...).
-fn records_of(queued: &[botgate::queue::OutgoingMessage]) -> Vec<Record> {
-    queued
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Record {
-            message_id: format!("m{i}"),
-            body: m.body.clone(),
-            group_id: Some(m.group_id.clone()),
-            receive_count: 1,
-        })
-        .collect()
+    botgate_tests::memory_gateway(config, clock)
 }
 
 async fn post(deps: &Deps, path: &str, headers: Vec<(&str, &str)>, body: &str) -> (u16, String) {

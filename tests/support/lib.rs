@@ -334,6 +334,39 @@ pub async fn example_config() -> Settings {
         .unwrap()
 }
 
+/// Queued messages as the dispatcher receives them (message ids m0, m1, ...).
+pub fn records_of(queued: &[botgate::queue::OutgoingMessage]) -> Vec<botgate::dispatcher::Record> {
+    queued
+        .iter()
+        .enumerate()
+        .map(|(i, m)| botgate::dispatcher::Record {
+            message_id: format!("m{i}"),
+            body: m.body.clone(),
+            group_id: Some(m.group_id.clone()),
+            receive_count: 1,
+        })
+        .collect()
+}
+
+/// A gateway over an in-memory store and queue with `clock`; also returns the queue.
+pub fn memory_gateway(
+    config: Settings,
+    clock: Arc<dyn botgate::clock::Clock>,
+) -> (Deps, Arc<botgate::queue::memory::MemoryQueue>) {
+    let queue = Arc::new(botgate::queue::memory::MemoryQueue::new(
+        clock.clone(),
+        config.max_message_bytes,
+    ));
+    let deps = Deps {
+        config: Arc::new(config),
+        store: Arc::new(botgate::store::memory::MemoryStore::new()),
+        queue: queue.clone(),
+        clock,
+        metrics: Arc::new(botgate::metrics::Discard),
+    };
+    (deps, queue)
+}
+
 /// Deps over the given store and queue with a fixed clock.
 pub fn deps(
     config: Settings,
