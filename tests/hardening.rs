@@ -6,14 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use botgate::callback::{self, Deps};
+use botgate::callback::Deps;
 use botgate::clock::{Clock, FixedClock, SystemClock};
 use botgate::deps::DispatchStores;
 use botgate::dispatcher::Record;
 use botgate::handler::Registry;
-use botgate::inbound::{Request, SampleKind};
+use botgate::inbound::SampleKind;
 use botgate::store::memory::MemoryStore;
 use botgate_tests::fake::FakePlatform;
+use botgate_tests::post as call;
 use botgate_tests::{deps, dispatcher, fake_config, record, sample_event};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,17 +33,6 @@ fn memory_deps(config: botgate::Settings, now_ms: i64) -> Deps {
         Arc::new(FixedClock::at_ms(now_ms)),
     )
     .0
-}
-
-async fn call(d: &Deps, path: &str, headers: Vec<(&str, &str)>, body: &str) -> (u16, String) {
-    let req = Request {
-        method: "POST",
-        query: "",
-        headers,
-        body: body.as_bytes(),
-    };
-    let r = callback::handle(d, path, &req, "t").await;
-    (r.status, r.body)
 }
 
 fn robot_body(msg_id: &str, text: &str, webhook: &str) -> String {
@@ -364,6 +354,25 @@ async fn a_notify_only_gateway_takes_notify_requests() {
     );
 }
 
+type Server = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// `botgate serve`'s listener with `limits` over `config` on a loopback port, until the
+/// returned sender is used or dropped.
+async fn serve_example(
+    config: botgate::Settings,
+    limits: botgate::settings::ServeSettings,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>, Server) {
+    let d = memory_deps(config, SystemClock.now_ms());
+    let router = botgate_cli::serve::router(Arc::new(d), 1 << 20);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(botgate_cli::http::serve(listener, router, limits, async move {
+        let _ = stop_rx.await;
+    }));
+    (addr, stop_tx, server)
+}
+
 /// Idle and half-open connections are closed, and hundreds of them do not stop the server.
 #[tokio::test]
 async fn serve_closes_idle_connections_and_keeps_answering() {
@@ -375,14 +384,7 @@ async fn serve_closes_idle_connections_and_keeps_answering() {
         max_connections: 400,
         shutdown_grace_secs: 1,
     };
-    let d = memory_deps(config, SystemClock.now_ms());
-    let router = botgate_cli::serve::router(Arc::new(d), 1 << 20);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(botgate_cli::http::serve(listener, router, limits, async move {
-        let _ = stop_rx.await;
-    }));
+    let (addr, stop_tx, server) = serve_example(config, limits).await;
     // 300 connections that never send a byte (half-open, slowloris).
     let mut idle = Vec::new();
     for _ in 0..300 {
@@ -438,16 +440,7 @@ async fn serve_caps_connections_and_times_requests_out() {
         max_connections: 2,
         shutdown_grace_secs: 1,
     };
-    let d = memory_deps(config, SystemClock.now_ms());
-    let router = botgate_cli::serve::router(Arc::new(d), 1 << 20);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(botgate_cli::http::serve(
-        listener,
-        router,
-        limits,
-        std::future::pending(),
-    ));
+    let (addr, _stop, _server) = serve_example(config, limits).await;
     // A request whose body never finishes: answered 408 after the request timeout.
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     slow.write_all(b"POST /feishu/feishu-demo HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{")

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use botgate::Settings;
-use botgate::callback::{self, Deps};
+use botgate::callback::Deps;
 use botgate::clock::{Clock, SystemClock};
 use botgate::deps::DispatchStores;
 use botgate::handler::Registry;
@@ -18,7 +18,7 @@ use botgate::notify::api::ApiSettings;
 use botgate::platform::{dingtalk, feishu, wecom};
 use botgate::queue::memory::MemoryQueue;
 use botgate_tests::fake::{FakePlatform, WECOM_KEY};
-use botgate_tests::{dispatcher, fake_config, records_of, root};
+use botgate_tests::{dispatcher, fake_config, post, records_of, root};
 use serde_json::{Value, json};
 
 const BEARER: &str = "notify-bearer-for-tests";
@@ -46,17 +46,6 @@ fn gateway(config: Settings) -> (Deps, Arc<MemoryQueue>) {
 
 fn gateway_at(config: Settings, clock: Arc<dyn Clock>) -> (Deps, Arc<MemoryQueue>) {
     botgate_tests::memory_gateway(config, clock)
-}
-
-async fn post(deps: &Deps, path: &str, headers: Vec<(&str, &str)>, body: &str) -> (u16, String) {
-    let req = Request {
-        method: "POST",
-        query: "",
-        headers,
-        body: body.as_bytes(),
-    };
-    let r = callback::handle(deps, path, &req, "t").await;
-    (r.status, r.body)
 }
 
 #[tokio::test]

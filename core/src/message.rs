@@ -137,6 +137,16 @@ pub fn defuse_mentions(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 impl Message {
+    /// Whom it mentions (text, markdown and cards; other kinds mention no one).
+    pub fn mentions_mut(&mut self) -> Option<&mut Mentions> {
+        match self {
+            Self::Text { mentions, .. } | Self::Markdown { mentions, .. } | Self::Card { mentions, .. } => {
+                Some(mentions)
+            }
+            _ => None,
+        }
+    }
+
     /// A plain text message without mentions.
     pub fn text(text: impl Into<String>) -> Self {
         Self::Text {

@@ -334,6 +334,18 @@ pub async fn example_config() -> Settings {
         .unwrap()
 }
 
+/// POSTs `body` to the callback flow at `path` (no HTTP); returns the status and body.
+pub async fn post(deps: &Deps, path: &str, headers: Vec<(&str, &str)>, body: &str) -> (u16, String) {
+    let req = botgate::inbound::Request {
+        method: "POST",
+        query: "",
+        headers,
+        body: body.as_bytes(),
+    };
+    let r = botgate::callback::handle(deps, path, &req, "t").await;
+    (r.status, r.body)
+}
+
 /// Queued messages as the dispatcher receives them (message ids m0, m1, ...).
 pub fn records_of(queued: &[botgate::queue::OutgoingMessage]) -> Vec<botgate::dispatcher::Record> {
     queued

@@ -156,9 +156,8 @@ pub fn routed_cards(
                 match crate::template::Templates::render_once(spec, &target, &alert_context(&sub, settings, origin)) {
                     Ok(mut m) => {
                         // The built-in card's @all (for `mention_all` severities) carries over.
-                        if let (Some(all), Some(mentions)) =
-                            (message_mentions(&built_in).map(|m| m.all), mentions_mut(&mut m))
-                        {
+                        let all = matches!(&built_in, Message::Card { mentions, .. } if mentions.all);
+                        if let Some(mentions) = m.mentions_mut() {
                             mentions.all |= all;
                         }
                         m
@@ -171,7 +170,7 @@ pub fn routed_cards(
                 }
             }
         };
-        if let (Some(mentions), Some(platform)) = (mentions_mut(&mut message), platform_of(&target)) {
+        if let (Some(mentions), Some(platform)) = (message.mentions_mut(), platform_of(&target)) {
             let people = routing.mentions(&got.people, platform);
             mentions.user_ids.extend(people.user_ids);
             mentions.mobiles.extend(people.mobiles);
@@ -179,24 +178,6 @@ pub fn routed_cards(
         out.push((target, message));
     }
     Ok(out)
-}
-
-fn message_mentions(m: &Message) -> Option<&Mentions> {
-    match m {
-        Message::Text { mentions, .. } | Message::Markdown { mentions, .. } | Message::Card { mentions, .. } => {
-            Some(mentions)
-        }
-        _ => None,
-    }
-}
-
-fn mentions_mut(m: &mut Message) -> Option<&mut Mentions> {
-    match m {
-        Message::Text { mentions, .. } | Message::Markdown { mentions, .. } | Message::Card { mentions, .. } => {
-            Some(mentions)
-        }
-        _ => None,
-    }
 }
 
 /// What a route's template sees (see `alerts.routers` in the configuration reference).
@@ -251,18 +232,12 @@ enum Origin {
     Grafana,
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Alertmanager's new-silence form with the group's matchers filled in:
 /// `<externalURL>/#/silences/new?filter={alertname="X",job="y"}` (URL-encoded).
@@ -285,7 +260,7 @@ pub fn silence_link(external_url: &str, matchers: &serde_json::Map<String, Value
         .join(",");
     Some(format!(
         "{base}/#/silences/new?filter={}",
-        percent_encode(&format!("{{{filter}}}"))
+        percent_encoding::utf8_percent_encode(&format!("{{{filter}}}"), UNRESERVED)
     ))
 }
 
