@@ -178,6 +178,14 @@ async fn bad_routes_are_refused_at_load_with_the_path_and_line() {
             22,
         ),
         (
+            good.replace(
+                "  ops: {type: wecom_webhook,",
+                "  ops: {alert_template: {type: card, title: '{% if %}', text: x}, type: wecom_webhook,",
+            ),
+            "targets.ops.alert_template.title",
+            7,
+        ),
+        (
             with_rota(&good, "Mars/Olympus", "mon", "09:00"),
             "alerts.oncall.primary.timezone",
             24,
@@ -235,7 +243,6 @@ async fn a_route_template_renders_per_platform_as_the_snapshots_show() {
     .to_string();
     let settings = config.notify_api.clone().unwrap();
     let router = &config.alerts.routers["prod"];
-    let platform_of = |t: &str| config.targets.get(t).map(|s| s.platform);
     let cards = botgate::notify::alert::routed_cards(
         body.as_bytes(),
         "alertmanager",
@@ -243,7 +250,7 @@ async fn a_route_template_renders_per_platform_as_the_snapshots_show() {
         &config.alerts,
         router,
         0,
-        platform_of,
+        &config.targets,
     )
     .unwrap();
     assert_eq!(cards.len(), 1);
@@ -268,6 +275,78 @@ async fn a_route_template_renders_per_platform_as_the_snapshots_show() {
         text.contains("[silence](http://am.example.com/#/silences/new?filter=%7Balertname%3D%22Mixed%22%7D)"),
         "{text}"
     );
+}
+
+/// A target's own `alert_template`: used for webhooks posted straight to it and for routes
+/// without a template of their own; a route's template comes first.
+#[tokio::test]
+async fn a_target_template_applies_where_no_route_sets_one() {
+    let yaml = routes_yaml("https://example.invalid").replace(
+        "  ops: {type: wecom_webhook,",
+        "  ops: {alert_template: {type: text, text: '{{ status }}: {% for a in alerts %}{{ a.labels.alertname }} {% endfor %}'}, type: wecom_webhook,",
+    );
+    assert!(
+        botgate::deps::check(&yaml, botgate::config::Mode::SyntaxOnly)
+            .await
+            .is_empty()
+    );
+    let config = botgate::deps::load_yaml(&yaml, &botgate::config::EnvResolver)
+        .await
+        .unwrap();
+    let settings = config.notify_api.clone().unwrap();
+    let body = json!({"version": "4", "status": "firing", "receiver": "botgate",
+        "groupLabels": {"alertname": "Mixed"}, "commonLabels": {}, "externalURL": "http://am.example.com",
+        "alerts": [alert("HighLatency", "warning", "web", "alice"), alert("DiskFull", "critical", "db", "bob")]})
+    .to_string();
+    let text_of = |m: &botgate::message::Message| match m {
+        botgate::message::Message::Text { text, .. } => text.clone(),
+        other => panic!("not the target's text template: {other:?}"),
+    };
+    // Posted straight to the target.
+    let direct = botgate::notify::alert::target_card(
+        body.as_bytes(),
+        "alertmanager",
+        &settings,
+        "ops",
+        config.targets.get("ops"),
+    )
+    .unwrap();
+    assert_eq!(text_of(&direct), "firing: HighLatency DiskFull ");
+    // Through the router: `ops` (no route template) gets its own; `pager` the built-in card.
+    let cards = botgate::notify::alert::routed_cards(
+        body.as_bytes(),
+        "alertmanager",
+        &settings,
+        &config.alerts,
+        &config.alerts.routers["prod"],
+        0,
+        &config.targets,
+    )
+    .unwrap();
+    let ops = &cards.iter().find(|(t, _)| t == "ops").unwrap().1;
+    assert_eq!(text_of(ops), "firing: HighLatency ");
+    let pager = &cards.iter().find(|(t, _)| t == "pager").unwrap().1;
+    assert!(matches!(pager, botgate::message::Message::Card { .. }), "{pager:?}");
+    // A route's own template wins over the target's.
+    let routed = yaml.replace(
+        "      - targets: [ops]\n",
+        "      - targets: [ops]\n        template: 'route says {{ firing }}'\n",
+    );
+    let config = botgate::deps::load_yaml(&routed, &botgate::config::EnvResolver)
+        .await
+        .unwrap();
+    let cards = botgate::notify::alert::routed_cards(
+        body.as_bytes(),
+        "alertmanager",
+        &settings,
+        &config.alerts,
+        &config.alerts.routers["prod"],
+        0,
+        &config.targets,
+    )
+    .unwrap();
+    let ops = &cards.iter().find(|(t, _)| t == "ops").unwrap().1;
+    assert!(format!("{ops:?}").contains("route says 1"), "{ops:?}");
 }
 
 /// A routed group where one target's card would not fit in a queue message: refused whole

@@ -221,6 +221,8 @@ async fn a_retried_notification_sends_only_the_parts_not_sent() {
         id: "job-1".into(),
         source: "notify".into(),
         fold: None,
+        alert: None,
+        digest: None,
     };
     let msg = job.outgoing(system.now_ms()).unwrap();
     let record = botgate::dispatcher::Record {

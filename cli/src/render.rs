@@ -75,13 +75,22 @@ async fn go(args: Args) -> Result<Outcome> {
         crate::input::print_stdout(&serde_json::to_string_pretty(&bodies)?)?;
         return Ok(Outcome::Ok);
     };
-    let sends: Vec<(String, botgate::message::Message)> = if config.targets.contains_key(&target) {
-        vec![(target.clone(), message)]
+    let source = if grafana { "grafana" } else { "alertmanager" };
+    let sends: Vec<(String, botgate::message::Message)> = if let Some(spec) = config.targets.get(&target) {
+        // The target's own alert template, when it has one.
+        match alert::target_card(&body, source, &settings, &target, Some(spec)) {
+            Ok(m) => vec![(target.clone(), m)],
+            Err(rejection) => {
+                eprintln!(
+                    "botgate: the gateway would refuse this payload ({}): {rejection}",
+                    rejection.status()
+                );
+                return Ok(Outcome::Rejected);
+            }
+        }
     } else if let Some(router) = config.alerts.routers.get(&target) {
-        let source = if grafana { "grafana" } else { "alertmanager" };
         let now = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
-        let platform_of = |t: &str| config.targets.get(t).map(|s| s.platform);
-        match alert::routed_cards(&body, source, &settings, &config.alerts, router, now, platform_of) {
+        match alert::routed_cards(&body, source, &settings, &config.alerts, router, now, &config.targets) {
             Ok(cards) => cards,
             Err(rejection) => {
                 eprintln!(

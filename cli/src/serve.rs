@@ -306,7 +306,7 @@ async fn serve(args: Args) -> Result<Outcome> {
     let dispatcher = if args.no_dispatch && schedules.is_empty() {
         None
     } else {
-        let d = botgate::deps::dispatcher(
+        let mut d = botgate::deps::dispatcher(
             deps.config.clone(),
             metrics,
             botgate::handler::Registry::default(),
@@ -314,6 +314,8 @@ async fn serve(args: Args) -> Result<Outcome> {
         )
         .await
         .map_err(anyhow::Error::msg)?;
+        // Digests go on the queue the gateway fills.
+        d.queue = Some(deps.queue.clone());
         Some(Arc::new(d))
     };
     let schedule_lines = schedule_lines(&schedules, chrono::Utc::now());

@@ -136,6 +136,8 @@ fn bench(c: &mut Criterion) {
                     id: format!("n{}", counter.fetch_add(1, Ordering::Relaxed)),
                     source: "alertmanager".into(),
                     fold: None,
+                    alert: None,
+                    digest: None,
                 };
                 let msg = job.outgoing(0).unwrap_or_else(|_| unreachable!());
                 Record {
@@ -148,6 +150,34 @@ fn bench(c: &mut Criterion) {
             |rec| process(&d, rec),
             BatchSize::SmallInput,
         );
+    });
+    // A full batch held back by the rate limit: ten queued alert jobs (the group of twenty
+    // each) folded into one digest job and its queue message (what the dispatcher does
+    // before queueing it; the store and queue calls around it are not included).
+    let summary = botgate::notify::alert::summary(&alerts, "alertmanager");
+    let held: Vec<botgate::notify::api::NotifyJob> = (0..10)
+        .map(|i| botgate::notify::api::NotifyJob {
+            target: "ops-dingtalk".into(),
+            message: message.clone(),
+            id: format!("held{i}"),
+            source: "alertmanager".into(),
+            fold: None,
+            alert: summary.clone().map(|mut a| {
+                a.key = format!("{}#{i}", a.key);
+                a
+            }),
+            digest: None,
+        })
+        .collect();
+    group.bench_function("digest of 10 held alert jobs", |bench| {
+        bench.iter(|| {
+            let job = botgate::notify::api::NotifyJob::digest_of(
+                "ops-dingtalk",
+                black_box(&held),
+                botgate::notify::limits::Limit::DINGTALK,
+            );
+            black_box(job.outgoing(0))
+        });
     });
     group.finish();
 }

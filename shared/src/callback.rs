@@ -214,7 +214,6 @@ async fn notify(
     }
     let (messages, body_id) = match (source, router) {
         ("alertmanager" | "grafana", Some(router)) => {
-            let platform_of = |t: &str| deps.config.targets.get(t).map(|spec| spec.platform);
             let routed = alert::routed_cards(
                 req.body,
                 source,
@@ -222,18 +221,20 @@ async fn notify(
                 &deps.config.alerts,
                 router,
                 now_ms,
-                platform_of,
+                &deps.config.targets,
             )?;
             (routed, None)
         }
-        ("alertmanager", None) => (
-            vec![(target.to_owned(), alert::parse_alertmanager(req.body, settings)?)],
-            None,
-        ),
-        ("grafana", None) => (
-            vec![(target.to_owned(), alert::parse_grafana(req.body, settings)?)],
-            None,
-        ),
+        ("alertmanager" | "grafana", None) => {
+            let spec = deps.config.targets.get(target);
+            (
+                vec![(
+                    target.to_owned(),
+                    alert::target_card(req.body, source, settings, target, spec)?,
+                )],
+                None,
+            )
+        }
         _ => {
             let n = api::parse_notify(req.body, settings.allow_templates)?;
             (vec![(target.to_owned(), n.message)], n.id)
@@ -254,10 +255,14 @@ async fn notify(
             "no route took any of the alerts: nothing is sent"
         );
     }
+    let alert = match source {
+        "alertmanager" | "grafana" => alert::summary(req.body, source),
+        _ => None,
+    };
     let Some(fold) = fold else {
         let id = botgate_core::crypto::random_nonce(32);
         trace.event_id = id.clone();
-        enqueue_jobs(deps, source, &id, None, messages, now_ms).await?;
+        enqueue_jobs(deps, source, &id, None, alert, messages, now_ms).await?;
         return Ok((accepted(&id), Outcome::Accepted));
     };
     let claim = deps
@@ -284,7 +289,7 @@ async fn notify(
     };
     let id = fold.id(now_ms);
     trace.event_id = id.clone();
-    if let Err(e) = enqueue_jobs(deps, source, &id, Some(&fold.key), messages, now_ms).await {
+    if let Err(e) = enqueue_jobs(deps, source, &id, Some(&fold.key), alert, messages, now_ms).await {
         if let Err(release) = deps.store.release(&fold.key, &owner).await {
             tracing::warn!(key = %fold.key, error = %release, "could not release the notify claim");
         }
@@ -295,7 +300,8 @@ async fn notify(
 }
 
 /// Queues one notification per (target, message) under the request's `id` (each job's own
-/// id is derived from it and the target when there are several) and fold key. Every
+/// id is derived from it and the target when there are several) and fold key, with the
+/// alert group's summary (what a digest lists of it) for alert webhooks. Every
 /// message is built and size-checked before the first is sent, so a request is refused
 /// whole rather than half queued.
 async fn enqueue_jobs(
@@ -303,6 +309,7 @@ async fn enqueue_jobs(
     source: &str,
     id: &str,
     fold: Option<&str>,
+    alert: Option<crate::notify::digest::AlertSummary>,
     messages: Vec<(String, botgate_core::message::Message)>,
     now_ms: i64,
 ) -> Result<(), CallbackError> {
@@ -320,6 +327,8 @@ async fn enqueue_jobs(
             message,
             id: job_id,
             source: source.to_owned(),
+            alert: alert.clone(),
+            digest: None,
         };
         let msg = job.outgoing(now_ms).map_err(CallbackError::Queue)?;
         msg.check_size(deps.config.max_message_bytes)

@@ -145,6 +145,7 @@ pub fn dispatcher_with(
         notifier: Arc::new(crate::notify::Notifier::new(
             config.clone(),
             delivery.clone(),
+            escalator(&config),
             limiter,
             stores.effects.clone(),
             clock.clone(),
@@ -156,7 +157,23 @@ pub fn dispatcher_with(
         delivery,
         clock,
         metrics,
+        queue: None,
     }
+}
+
+/// Where SNS and e-mail targets go: printed in a dry run, else the AWS SDK (clients made on
+/// first use, so configurations without such targets never load them).
+pub fn escalator(config: &Settings) -> Arc<dyn crate::notify::escalation::Escalator> {
+    use crate::notify::escalation;
+    if config.delivery.dry_run {
+        return Arc::new(escalation::DryRun::printing());
+    }
+    #[cfg(feature = "aws")]
+    {
+        Arc::new(escalation::aws::AwsEscalator::new())
+    }
+    #[cfg(not(feature = "aws"))]
+    Arc::new(escalation::Unavailable)
 }
 
 /// The transport the configuration asks for: printing dry runs, or real HTTPS.
@@ -423,6 +440,73 @@ bots:
         let p = &e.problems()[0];
         assert_eq!((p.path.as_str(), p.line), ("bots.x.corp_id", 5));
         assert!(p.what.contains("not a feishu field"), "{p}");
+    }
+
+    #[test]
+    fn sns_and_email_targets_are_checked_with_their_lines() {
+        let ok = "targets:\n  pager:\n    type: sns\n    topic_arn: arn:aws:sns:eu-west-1:123456789012:pager\n  mail:\n    type: email\n    from: botgate <alerts@example.com>\n    to: a@example.com, b@example.com\nbots: {}\n";
+        let s = run(load_yaml(ok, &EnvResolver)).unwrap();
+        assert_eq!(s.targets["pager"].channel(), "sns");
+        assert!(s.targets["pager"].rate.is_empty());
+        assert_eq!(
+            s.targets["mail"].kind,
+            crate::notify::target::TargetKind::Email {
+                from: "botgate <alerts@example.com>".into(),
+                to: vec!["a@example.com".into(), "b@example.com".into()],
+            }
+        );
+        assert_eq!(s.targets["mail"].rate, crate::notify::escalation::DEFAULT_EMAIL_RATE);
+        for (yaml, path, line, says) in [
+            (
+                "type: sns\n    topic_arn: arn:aws:sqs:eu-west-1:123456789012:q",
+                "targets.t.topic_arn",
+                5,
+                "not an SNS topic ARN",
+            ),
+            (
+                "type: sns\n    url: https://example.com/",
+                "targets.t.url",
+                5,
+                "not a field of `type: sns`",
+            ),
+            ("type: sns", "targets.t", 4, "missing `topic_arn`"),
+            (
+                "type: email\n    from: alerts@example.com",
+                "targets.t",
+                4,
+                "missing `to`",
+            ),
+            (
+                "type: email\n    from: nobody\n    to: a@example.com",
+                "targets.t.from",
+                5,
+                "no @",
+            ),
+            (
+                "type: email\n    from: a@example.com\n    to: a@example.com, b@",
+                "targets.t.to",
+                6,
+                "recipient 2",
+            ),
+            (
+                "type: app\n    bot: b\n    to: x\n    from: a@example.com",
+                "targets.t.from",
+                7,
+                "it is for `email`",
+            ),
+            (
+                "type: wecom_webhook\n    url: https://example.com/\n    secret: s",
+                "targets.t.secret",
+                6,
+                "not signed",
+            ),
+        ] {
+            let text = format!("bots: {{}}\ntargets:\n  t:\n    {yaml}\n");
+            let e = run(load_yaml(&text, &EnvResolver)).unwrap_err();
+            let p = &e.problems()[0];
+            assert_eq!((p.path.as_str(), p.line), (path, line), "{yaml}: {e}");
+            assert!(p.what.contains(says), "{yaml}: {p}");
+        }
     }
 
     #[test]

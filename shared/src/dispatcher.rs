@@ -27,6 +27,7 @@ use crate::delivery::{Delivery, Idempotency, SendError, Target, forward, platfor
 use crate::handler::{HandlerContext, HandlerError, Outcome, Registry};
 use crate::metrics::{ActionMetrics, BatchMetrics, MetricsSink, NotifyMetrics};
 use crate::notify::Waits;
+use crate::notify::api::NotifyJob;
 use crate::queue::{Envelope, fifo_id};
 use crate::rules::{Action, Plan, StateChange};
 use crate::settings::Settings;
@@ -68,6 +69,9 @@ pub enum RecordError {
     /// A store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The queue refused a digest.
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
     /// A send failed in a way worth retrying later.
     #[error("{action} failed: {error}")]
     Send {
@@ -107,6 +111,7 @@ impl RecordError {
             Self::Malformed(_) => "malformed",
             Self::UnknownBot(_) => "unknown_bot",
             Self::Store(_) => "store_unavailable",
+            Self::Queue(_) => "queue_unavailable",
             Self::Send { .. } => "send_failed",
             Self::InProgressElsewhere(_) => "in_progress_elsewhere",
             Self::Handler(_) => "handler_retry",
@@ -153,6 +158,9 @@ pub struct Dispatcher {
     pub clock: Arc<dyn Clock>,
     /// Metrics.
     pub metrics: Arc<dyn MetricsSink>,
+    /// The events queue, where digests of the notifications waiting behind a target's rate
+    /// limit are put ([`crate::notify::digest`]); without one, each waits its turn.
+    pub queue: Option<Arc<dyn crate::queue::Queue>>,
 }
 
 /// How a record ended, when it did not fail.
@@ -187,10 +195,10 @@ fn state_for(doc: Option<Value>, event_id: &str) -> Value {
 }
 
 /// The notify job a queued body carries, if it is one (`{"v", "notify": {...}}`).
-fn notify_job(body: &str) -> Option<crate::notify::api::NotifyJob> {
+fn notify_job(body: &str) -> Option<NotifyJob> {
     #[derive(serde::Deserialize)]
     struct Queued {
-        notify: crate::notify::api::NotifyJob,
+        notify: NotifyJob,
     }
     if !body.contains("\"notify\"") {
         return None;
@@ -262,15 +270,20 @@ impl Dispatcher {
     }
 
     async fn process_group(&self, request_id: &str, records: Vec<Record>, deadline_ms: i64) -> Vec<Failure> {
+        let jobs: Vec<Option<NotifyJob>> = records.iter().map(|r| notify_job(&r.body)).collect();
         let mut failed: Vec<Failure> = Vec::new();
-        for rec in records {
+        let mut folded_until = 0;
+        for (i, rec) in records.iter().enumerate() {
+            if i < folded_until {
+                continue;
+            }
             // A record that can never succeed leaves the queue and blocks nothing.
             if let Some(first) = failed.iter().find(|f| !f.permanent) {
                 tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::Blocked.reason(),
                     "record left for redelivery: an earlier record of its conversation failed");
                 let retry_at_ms = first.retry_at_ms;
                 failed.push(Failure {
-                    message_id: rec.message_id,
+                    message_id: rec.message_id.clone(),
                     retry_at_ms,
                     permanent: false,
                 });
@@ -280,21 +293,171 @@ impl Dispatcher {
                 tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::DeadlineNear.reason(),
                     "record left for redelivery: too little time left in this invocation to start it");
                 failed.push(Failure {
-                    message_id: rec.message_id,
+                    message_id: rec.message_id.clone(),
                     retry_at_ms: None,
                     permanent: false,
                 });
                 continue;
             }
-            if let Err(e) = self.process_record(request_id, &rec, deadline_ms).await {
+            let result = match &jobs[i] {
+                Some(job) => {
+                    // The notifications queued right behind this one for the same target.
+                    let backlog: Vec<&NotifyJob> = jobs[i..]
+                        .iter()
+                        .map_while(|j| j.as_ref().filter(|j| j.target == job.target))
+                        .collect();
+                    let (taken, result) = self
+                        .process_notify(request_id, &records[i..i + backlog.len()], &backlog, deadline_ms)
+                        .await;
+                    folded_until = i + taken;
+                    result
+                }
+                None => self.process_record(request_id, rec, deadline_ms).await,
+            };
+            if let Err(e) = result {
                 failed.push(Failure {
-                    message_id: rec.message_id,
+                    message_id: rec.message_id.clone(),
                     retry_at_ms: e.retry_at_ms(),
                     permanent: e.is_permanent(),
                 });
             }
         }
         failed
+    }
+
+    /// The notification at the head of `records`, `jobs` being theirs (the notifications
+    /// queued right behind it for the same target, itself first): sent, or, when the target's
+    /// rate limit would hold it longer than the target's `digest_after_secs` or a newer state
+    /// of its alert group waits behind it, folded with them all into one digest
+    /// ([`crate::notify::digest`]). Returns how many records it took and how the first ended.
+    async fn process_notify(
+        &self,
+        request_id: &str,
+        records: &[Record],
+        jobs: &[&NotifyJob],
+        deadline_ms: i64,
+    ) -> (usize, Result<RecordOutcome, RecordError>) {
+        let (Some(rec), Some(job)) = (records.first(), jobs.first()) else {
+            return (0, Ok(RecordOutcome::Done));
+        };
+        let Some(after) = self
+            .notifier
+            .digest_after_ms(&job.target)
+            .filter(|_| jobs.len() > 1 && self.queue.is_some())
+        else {
+            return (1, self.run_notify(request_id, rec, job, deadline_ms, deadline_ms).await);
+        };
+        let wait_until = self.clock.now_ms().saturating_add(after);
+        // A notification that already waited for the limit, with a newer state of its alert
+        // group queued behind it, is folded at once: only the newer state goes.
+        let waited = rec.receive_count > 1 || job.digest.is_some();
+        let held_until = if waited && NotifyJob::supersede(jobs) {
+            None
+        } else {
+            match self.run_notify(request_id, rec, job, deadline_ms, wait_until).await {
+                Err(RecordError::Send {
+                    retry_at_ms: Some(at), ..
+                }) if at > wait_until => Some(at),
+                other => return (1, other),
+            }
+        };
+        let Err(e) = self.fold_digest(request_id, records, jobs).await else {
+            return (records.len(), Ok(RecordOutcome::Done));
+        };
+        tracing::warn!(request_id, message_id = %rec.message_id, target = %job.target, error = %e,
+            "could not fold the waiting notifications into a digest: each goes on its own");
+        match held_until {
+            None => (1, self.run_notify(request_id, rec, job, deadline_ms, wait_until).await),
+            Some(at) => (
+                1,
+                Err(RecordError::Send {
+                    action: "notify",
+                    error: SendError::retryable(e.to_string()),
+                    retry_at_ms: Some(at),
+                }),
+            ),
+        }
+    }
+
+    /// Folds `jobs` (the notifications of `records`, all for one target, oldest first) into
+    /// one digest job and queues it in their place ([`crate::notify::digest`]). Each job's
+    /// effect is claimed first and marked done only once the digest is queued, so a job is
+    /// either in a queued digest or still waits itself; a redelivered batch folds into the
+    /// same digest id, which the queue deduplicates.
+    async fn fold_digest(&self, request_id: &str, records: &[Record], jobs: &[&NotifyJob]) -> Result<(), RecordError> {
+        let started = Instant::now();
+        let (Some(queue), Some(first)) = (&self.queue, jobs.first()) else {
+            return Err(RecordError::Send {
+                action: "digest",
+                error: SendError::Permanent("no queue to put a digest on".into()),
+                retry_at_ms: None,
+            });
+        };
+        let target = first.target.as_str();
+        let mut owners: Vec<(String, String)> = Vec::new();
+        let mut live: Vec<&NotifyJob> = Vec::new();
+        let mut blocked: Option<RecordError> = None;
+        for &job in jobs {
+            let key = format!("effect#notify#{}#{}", job.target, job.id);
+            match self.claim_effect(&key).await {
+                Ok(Claim::Claimed(o) | Claim::TookOver(o)) => {
+                    owners.push((key, o));
+                    live.push(job);
+                }
+                // Sent (or folded) by an earlier attempt: nothing to fold.
+                Ok(Claim::Held(r)) if r.status == Status::Done => {}
+                Ok(Claim::Held(_)) => {
+                    blocked = Some(RecordError::InProgressElsewhere(key));
+                    break;
+                }
+                Err(e) => {
+                    blocked = Some(e.into());
+                    break;
+                }
+            }
+        }
+        let queued = match blocked {
+            Some(e) => Err(e),
+            None => {
+                let digest = NotifyJob::digest_of(
+                    target,
+                    &live,
+                    self.notifier.limit(target).map_err(|e| RecordError::Send {
+                        action: "digest",
+                        error: e,
+                        retry_at_ms: None,
+                    })?,
+                );
+                match digest.outgoing(self.clock.now_ms()) {
+                    Ok(msg) => match msg.check_size(self.config.max_message_bytes) {
+                        Ok(()) => queue.send(&msg).await.map(|()| digest).map_err(RecordError::from),
+                        Err(e) => Err(e.into()),
+                    },
+                    Err(e) => Err(e.into()),
+                }
+            }
+        };
+        let digest = match queued {
+            Ok(d) => d,
+            Err(e) => {
+                for (key, owner) in &owners {
+                    if let Err(release) = self.effects.release(key, owner).await {
+                        tracing::warn!(request_id, key, error = %release, "could not release a folded notification's claim");
+                    }
+                }
+                return Err(e);
+            }
+        };
+        for (key, owner) in &owners {
+            self.effects.complete(key, owner).await?;
+        }
+        let total = digest.digest.as_ref().map_or(0, |d| d.total());
+        for (rec, job) in records.iter().zip(jobs) {
+            tracing::info!(request_id, message_id = %rec.message_id, target, id = %job.id, source = %job.source,
+                digest = %digest.id, folded = total, outcome = "folded", "notification");
+        }
+        self.emit_notify("dispatcher", target, "folded", 0, &Waits::default(), started);
+        Ok(())
     }
 
     /// Processes one record, logging its outcome (and, on failure, storing the reason).
@@ -306,7 +469,7 @@ impl Dispatcher {
     ) -> Result<RecordOutcome, RecordError> {
         let started = Instant::now();
         if let Some(job) = notify_job(&rec.body) {
-            return self.run_notify(request_id, rec, &job, deadline_ms).await;
+            return self.run_notify(request_id, rec, &job, deadline_ms, deadline_ms).await;
         }
         let envelope: Result<Envelope, RecordError> =
             serde_json::from_str(&rec.body).map_err(|e| RecordError::Malformed(e.to_string()));
@@ -345,13 +508,15 @@ impl Dispatcher {
         self.effects.claim(ClaimRequest::effect(key, self.clock.now_ms())).await
     }
 
-    /// A notification from the notify API: send it to its target once.
+    /// A notification from the notify API: send it to its target once, waiting for the
+    /// target's rate limit no later than `wait_until_ms`.
     async fn run_notify(
         &self,
         request_id: &str,
         rec: &Record,
-        job: &crate::notify::api::NotifyJob,
+        job: &NotifyJob,
         deadline_ms: i64,
+        wait_until_ms: i64,
     ) -> Result<RecordOutcome, RecordError> {
         let started = Instant::now();
         let key = format!("effect#notify#{}#{}", job.target, job.id);
@@ -369,7 +534,14 @@ impl Dispatcher {
         };
         let result = self
             .notifier
-            .send_counted(&job.target, &job.message, &fifo_id(&key), deadline_ms, &mut waits)
+            .send_within(
+                &job.target,
+                &job.message,
+                &fifo_id(&key),
+                deadline_ms,
+                wait_until_ms,
+                &mut waits,
+            )
             .await;
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
@@ -415,7 +587,7 @@ impl Dispatcher {
         waits: &Waits,
         started: Instant,
     ) {
-        let platform = self.config.targets.get(target).map_or("none", |t| t.platform.as_str());
+        let platform = self.config.targets.get(target).map_or("none", |t| t.channel());
         self.metrics.emit(&NotifyMetrics {
             component,
             target,

@@ -9,6 +9,8 @@
 
 pub mod alert;
 pub mod api;
+pub mod digest;
+pub mod escalation;
 pub mod rate;
 pub mod route;
 pub mod scheduled;
@@ -24,6 +26,7 @@ use crate::delivery::{Delivery, Idempotency, SendError, Target as To, platform_d
 use crate::settings::Settings;
 use crate::store::{Claim, ClaimRequest, DedupStore, Status};
 use botgate_core::message::Message;
+use escalation::Escalator;
 use rate::{Acquired, RateLimiter};
 use target::{TargetKind, TargetSpec};
 
@@ -37,9 +40,11 @@ pub enum Sent {
 }
 
 /// Sends notifications to named targets.
+#[derive(Clone)]
 pub struct Notifier {
     config: Arc<Settings>,
     delivery: Arc<Delivery>,
+    escalator: Arc<dyn Escalator>,
     limiter: Arc<dyn RateLimiter>,
     effects: Arc<dyn DedupStore>,
     clock: Arc<dyn Clock>,
@@ -53,9 +58,11 @@ impl std::fmt::Debug for Notifier {
 
 impl Notifier {
     /// A notifier over the configuration's targets, remembering sent parts in `effects`.
+    /// SNS and e-mail targets go through `escalator`.
     pub fn new(
         config: Arc<Settings>,
         delivery: Arc<Delivery>,
+        escalator: Arc<dyn Escalator>,
         limiter: Arc<dyn RateLimiter>,
         effects: Arc<dyn DedupStore>,
         clock: Arc<dyn Clock>,
@@ -63,9 +70,18 @@ impl Notifier {
         Self {
             config,
             delivery,
+            escalator,
             limiter,
             effects,
             clock,
+        }
+    }
+
+    /// The same notifier sending SNS and e-mail targets through `escalator`.
+    pub fn with_escalator(&self, escalator: Arc<dyn Escalator>) -> Self {
+        Self {
+            escalator,
+            ..self.clone()
         }
     }
 
@@ -129,6 +145,16 @@ impl Notifier {
                 }
                 None => Err(SendError::Permanent(format!("target `{target}`: no bot `{bot}`"))),
             },
+            TargetKind::Sns { topic_arn } => self
+                .escalator
+                .publish(topic_arn, &escalation::render(part), key)
+                .await
+                .map(|_| ()),
+            TargetKind::Email { from, to } => self
+                .escalator
+                .email(from, to, &escalation::render(part))
+                .await
+                .map(|_| ()),
         };
         if !spec.rate.is_empty() {
             // Whatever the outcome, the request may have arrived by now (and not later).
@@ -139,10 +165,11 @@ impl Notifier {
         result.map(|()| Sent::Sent)
     }
 
-    /// Whether `target`'s receiver drops a repeated send (an app chat on Feishu or WeCom);
-    /// group bots never do.
+    /// Whether `target`'s receiver drops a repeated send (an app chat on Feishu or WeCom,
+    /// a FIFO SNS topic); group bots, standard topics and e-mail never do.
     fn deduplicates(&self, target: &str) -> bool {
         match self.config.targets.get(target).map(|t| &t.kind) {
+            Some(TargetKind::Sns { topic_arn }) => escalation::is_fifo(topic_arn),
             Some(TargetKind::App { bot, .. }) => self
                 .config
                 .bots
@@ -167,6 +194,33 @@ impl Notifier {
         message: &Message,
         key: &str,
         deadline_ms: i64,
+        waits: &mut Waits,
+    ) -> Result<usize, SendError> {
+        self.send_within(target, message, key, deadline_ms, deadline_ms, waits)
+            .await
+    }
+
+    /// The size limit of one message on `target`.
+    pub fn limit(&self, target: &str) -> Result<limits::Limit, SendError> {
+        Ok(self.target(target)?.limit())
+    }
+
+    /// How long `target`'s rate limit may hold a notification that others wait behind
+    /// before they are folded into a digest (ms); `None`: never folded.
+    pub fn digest_after_ms(&self, target: &str) -> Option<i64> {
+        self.config.targets.get(target).and_then(|t| t.digest_after_ms)
+    }
+
+    /// [`Notifier::send_counted`], waiting for the rate limit only while it allows a send by
+    /// `wait_until_ms` (Unix ms); past that the send fails retryably with
+    /// [`Waits::retry_at`] set and nothing of this part sent.
+    pub async fn send_within(
+        &self,
+        target: &str,
+        message: &Message,
+        key: &str,
+        deadline_ms: i64,
+        wait_until_ms: i64,
         waits: &mut Waits,
     ) -> Result<usize, SendError> {
         let parts = self.parts(target, message)?;
@@ -214,7 +268,7 @@ impl Notifier {
                     Ok(Sent::Sent) => break Ok(()),
                     Ok(Sent::Delayed(at)) => {
                         waits.throttled += 1;
-                        if at + 1_000 > deadline_ms {
+                        if at + 1_000 > deadline_ms || at > wait_until_ms {
                             waits.retry_at = Some(at);
                             break Err(SendError::retryable(format!(
                                 "target `{target}` is at its rate limit until {at} (ms); {i} of {} parts sent",

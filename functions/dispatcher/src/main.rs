@@ -9,10 +9,12 @@ use lambda_runtime::{Error, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Arc::new(botgate::deps::load_config_from_env().await?);
-    let dispatcher =
+    let mut dispatcher =
         botgate::deps::dispatcher(config, Arc::new(botgate::metrics::Stdout), dispatcher::handlers(), None).await?;
-    let dispatcher = Arc::new(dispatcher);
     let queue = Arc::new(botgate::deps::events_queue(&dispatcher.config).await);
+    // Digests of what waits behind a target's rate limit go on the events queue.
+    dispatcher.queue = (*queue).clone().map(|q| Arc::new(q) as Arc<dyn botgate::queue::Queue>);
+    let dispatcher = Arc::new(dispatcher);
     let dead_letters = Arc::new(botgate::deps::dead_letter_queue(&dispatcher.config).await);
     lambda_runtime::run(service_fn(move |event| {
         let (dispatcher, queue, dead_letters) = (dispatcher.clone(), queue.clone(), dead_letters.clone());

@@ -162,13 +162,17 @@ pub enum TargetType {
     WecomWebhook,
     /// A chat or user through one of the configured bots.
     App,
+    /// An Amazon SNS topic (its e-mail, SMS and other subscribers).
+    Sns,
+    /// E-mail through Amazon SES.
+    Email,
 }
 
 /// One notification target.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    /// feishu_webhook, dingtalk_webhook, wecom_webhook or app.
+    /// feishu_webhook, dingtalk_webhook, wecom_webhook, app, sns or email.
     #[serde(rename = "type")]
     pub kind: Located<TargetType>,
     /// Webhooks: the webhook address.
@@ -177,10 +181,24 @@ pub struct Target {
     pub secret: Option<Text>,
     /// app: the bot that sends.
     pub bot: Option<Text>,
-    /// app: the chat or user id.
+    /// app: the chat or user id. email: the recipients' addresses, separated by commas.
     pub to: Option<Text>,
+    /// sns: the topic's ARN (`arn:aws:sns:REGION:ACCOUNT:NAME`).
+    pub topic_arn: Option<Text>,
+    /// email: the sender, an address (or `Name <address>`) SES has verified.
+    pub from: Option<Text>,
     /// Limits, each at most `max` sends in any `per_secs` (default: the platform's published ones).
     pub rate_limit: Option<Vec<RateLimit>>,
+    /// Fold the notifications queued behind this target's rate limit into one digest
+    /// message instead of sending them one by one minutes late (default true).
+    pub digest: Option<bool>,
+    /// Fold only when the rate limit would hold the next notification longer than this,
+    /// in seconds (default 30): shorter waits are waited out.
+    pub digest_after_secs: Option<Located<Num>>,
+    /// The message Alertmanager and Grafana webhooks become on this target, instead of the
+    /// built-in card (a route's own `template` comes first): a minijinja template over the
+    /// same values as a route's `template`.
+    pub alert_template: Option<Located<MessageSpec>>,
 }
 
 /// `alerts:` routes for Alertmanager and Grafana webhooks.

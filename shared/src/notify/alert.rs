@@ -52,6 +52,8 @@ struct Webhook {
     common_annotations: serde_json::Map<String, Value>,
     #[serde(default, rename = "externalURL")]
     external_url: String,
+    #[serde(default)]
+    group_key: String,
     alerts: Vec<Alert>,
 }
 
@@ -102,6 +104,57 @@ pub fn parse_grafana(body: &[u8], settings: &ApiSettings) -> Result<Message, Rej
     card(&webhook(body, Origin::Grafana)?, settings, Origin::Grafana)
 }
 
+/// An alert webhook (`source` `alertmanager` or `grafana`) posted straight to `target`:
+/// the target's own `alert_template` when it has one, else the built-in card.
+pub fn target_card(
+    body: &[u8],
+    source: &str,
+    settings: &ApiSettings,
+    target: &str,
+    spec: Option<&crate::notify::target::TargetSpec>,
+) -> Result<Message, Rejection> {
+    let origin = Origin::of(source);
+    let hook = webhook(body, origin)?;
+    templated(
+        &hook,
+        settings,
+        origin,
+        spec.and_then(|t| t.alert_template.as_ref()),
+        target,
+    )
+}
+
+/// The message `target` gets for `hook`: `template` rendered over it, or the built-in card
+/// (also when the template fails at run time: an alert is never lost to a template).
+fn templated(
+    hook: &Webhook,
+    settings: &ApiSettings,
+    origin: Origin,
+    template: Option<&crate::template::MessageSpec>,
+    target: &str,
+) -> Result<Message, Rejection> {
+    let built_in = card(hook, settings, origin)?;
+    let Some(spec) = template else {
+        return Ok(built_in);
+    };
+    Ok(
+        match crate::template::Templates::render_once(spec, target, &alert_context(hook, settings, origin)) {
+            Ok(mut m) => {
+                // The built-in card's @all (for `mention_all` severities) carries over.
+                let all = matches!(&built_in, Message::Card { mentions, .. } if mentions.all);
+                if let Some(mentions) = m.mentions_mut() {
+                    mentions.all |= all;
+                }
+                m
+            }
+            Err(e) => {
+                tracing::warn!(target = %target, error = %e, "alert template failed: sending the built-in card");
+                built_in
+            }
+        },
+    )
+}
+
 fn webhook(body: &[u8], origin: Origin) -> Result<Webhook, Rejection> {
     let (what, version) = match origin {
         Origin::Alertmanager => ("an Alertmanager webhook", "4"),
@@ -118,9 +171,10 @@ fn webhook(body: &[u8], origin: Origin) -> Result<Webhook, Rejection> {
 }
 
 /// An alert webhook (`source` `alertmanager` or `grafana`) routed through `router`: for each
-/// target some alert was routed to, one card with those alerts, mentioning the people the
-/// routes name, or who is on call at `now_ms` (on the target's platform, from
-/// `platform_of`). Empty when no route took any alert.
+/// target some alert was routed to, one message with those alerts (the route's template,
+/// else the target's `alert_template`, else the built-in card), mentioning the people the
+/// routes name, or who is on call at `now_ms` (on the target's platform, from `targets`).
+/// Empty when no route took any alert.
 pub fn routed_cards(
     body: &[u8],
     source: &str,
@@ -128,13 +182,9 @@ pub fn routed_cards(
     routing: &crate::notify::route::AlertRouting,
     router: &[crate::notify::route::Route],
     now_ms: i64,
-    platform_of: impl Fn(&str) -> Option<botgate_core::event::Platform>,
+    targets: &std::collections::BTreeMap<String, crate::notify::target::TargetSpec>,
 ) -> Result<Vec<(String, Message)>, Rejection> {
-    let origin = if source == "grafana" {
-        Origin::Grafana
-    } else {
-        Origin::Alertmanager
-    };
+    let origin = Origin::of(source);
     let hook = webhook(body, origin)?;
     if hook.alerts.is_empty() {
         return Err(malformed("no alerts"));
@@ -149,28 +199,14 @@ pub fn routed_cards(
         } else {
             "resolved".into()
         };
-        let built_in = card(&sub, settings, origin)?;
-        let mut message = match &got.template {
-            None => built_in,
-            Some(spec) => {
-                match crate::template::Templates::render_once(spec, &target, &alert_context(&sub, settings, origin)) {
-                    Ok(mut m) => {
-                        // The built-in card's @all (for `mention_all` severities) carries over.
-                        let all = matches!(&built_in, Message::Card { mentions, .. } if mentions.all);
-                        if let Some(mentions) = m.mentions_mut() {
-                            mentions.all |= all;
-                        }
-                        m
-                    }
-                    Err(e) => {
-                        // Never lose an alert to a template: the built-in card goes instead.
-                        tracing::warn!(target = %target, error = %e, "alert template failed: sending the built-in card");
-                        built_in
-                    }
-                }
-            }
-        };
-        if let (Some(mentions), Some(platform)) = (message.mentions_mut(), platform_of(&target)) {
+        let spec = targets.get(&target);
+        // The route's template, else the target's own, else the built-in card.
+        let template = got
+            .template
+            .as_ref()
+            .or_else(|| spec.and_then(|t| t.alert_template.as_ref()));
+        let mut message = templated(&sub, settings, origin, template, &target)?;
+        if let (Some(mentions), Some(platform)) = (message.mentions_mut(), spec.and_then(|t| t.platform)) {
             let people = routing.mentions(&got.people, platform);
             mentions.user_ids.extend(people.user_ids);
             mentions.mobiles.extend(people.mobiles);
@@ -178,6 +214,36 @@ pub fn routed_cards(
         out.push((target, message));
     }
     Ok(out)
+}
+
+/// What a digest lists of an alert webhook (`source` `alertmanager` or `grafana`): its
+/// group, name, status and a link. `None` when the body is not one (it was refused before).
+pub fn summary(body: &[u8], source: &str) -> Option<super::digest::AlertSummary> {
+    let hook = webhook(body, Origin::of(source)).ok()?;
+    let key = if hook.group_key.is_empty() {
+        let labels = serde_json::to_string(&hook.group_labels).unwrap_or_default();
+        hex::encode(&botgate_core::crypto::sha256(&[labels.as_bytes()])[..16])
+    } else {
+        hook.group_key.clone()
+    };
+    let name = [&hook.group_labels, &hook.common_labels]
+        .into_iter()
+        .map(|m| label(m, "alertname"))
+        .chain(hook.alerts.iter().map(|a| label(&a.labels, "alertname")))
+        .find(|n| !n.is_empty())
+        .unwrap_or("alert");
+    let link = hook
+        .alerts
+        .iter()
+        .map(|a| a.generator_url.as_str())
+        .chain([hook.external_url.as_str()])
+        .find(|u| u.starts_with("https://") || u.starts_with("http://"));
+    Some(super::digest::AlertSummary {
+        key,
+        name: name.to_owned(),
+        status: hook.status.clone(),
+        link: link.map(str::to_owned),
+    })
 }
 
 /// What a route's template sees (see `alerts.routers` in the configuration reference).
@@ -230,6 +296,17 @@ fn alert_context(hook: &Webhook, settings: &ApiSettings, origin: Origin) -> mini
 enum Origin {
     Alertmanager,
     Grafana,
+}
+
+impl Origin {
+    /// The origin a route's source names (`grafana`, else Alertmanager).
+    fn of(source: &str) -> Self {
+        if source == "grafana" {
+            Self::Grafana
+        } else {
+            Self::Alertmanager
+        }
+    }
 }
 
 /// Everything but RFC 3986's unreserved characters is percent-encoded.

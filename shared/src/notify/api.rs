@@ -215,9 +215,52 @@ pub struct NotifyJob {
     /// that took over a dead one's claim does not queue the message twice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fold: Option<String>,
+    /// An alert's group, name, status and link (what a digest lists of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<super::digest::AlertSummary>,
+    /// A digest job: what it folded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<super::digest::Digest>,
 }
 
 impl NotifyJob {
+    /// How a digest sees it.
+    pub fn folded(&self) -> super::digest::Folded<'_> {
+        super::digest::Folded {
+            id: &self.id,
+            message: &self.message,
+            alert: self.alert.as_ref(),
+            digest: self.digest.as_ref(),
+        }
+    }
+
+    /// `jobs` (queued for `target`, oldest first) folded into one digest job
+    /// ([`super::digest::fold`]), fitted to `limit`.
+    pub fn digest_of<J: std::borrow::Borrow<NotifyJob>>(
+        target: &str,
+        jobs: &[J],
+        limit: botgate_core::limits::Limit,
+    ) -> Self {
+        let views: Vec<super::digest::Folded<'_>> = jobs.iter().map(|j| j.borrow().folded()).collect();
+        let (digest, id, message) = super::digest::fold(target, &views, limit);
+        Self {
+            target: target.to_owned(),
+            message,
+            id,
+            source: super::digest::SOURCE.to_owned(),
+            fold: None,
+            alert: None,
+            digest: Some(digest),
+        }
+    }
+
+    /// Whether a later job of `jobs` is a newer state of an alert group an earlier one
+    /// carries ([`super::digest::supersedes`]).
+    pub fn supersede<J: std::borrow::Borrow<NotifyJob>>(jobs: &[J]) -> bool {
+        let views: Vec<super::digest::Folded<'_>> = jobs.iter().map(|j| j.borrow().folded()).collect();
+        super::digest::supersedes(&views)
+    }
+
     /// The queue message: its own FIFO group per target, deduplicated on the id.
     pub fn outgoing(&self, now_ms: i64) -> Result<OutgoingMessage, QueueError> {
         let body = json!({"v": 1, "received_at_ms": now_ms, "notify": self}).to_string();

@@ -112,14 +112,7 @@ pub(crate) fn routing(s: &mut Scope<'_>, a: &file::Alerts, targets: &BTreeMap<St
                 }
             }
             if let Some(t) = &r.template {
-                let mut spec = t.value.clone();
-                for text in spec.strings_mut() {
-                    *text = s.refs().substitute(text).0;
-                }
-                match crate::template::Templates::new().add_message(&format!("{path}.template"), &spec) {
-                    Ok(_) => route.template = Some(spec),
-                    Err((field, why)) => s.invalid(&format!("{path}.template.{field}"), t.line, why),
-                }
+                route.template = alert_template(s, &format!("{path}.template"), t);
             }
             built.push(route);
         }
@@ -216,4 +209,24 @@ fn rota(s: &mut Scope<'_>, path: &str, r: &file::Rota, routing: &AlertRouting) -
         shifts.push(shift);
     }
     Some(Rota { timezone, shifts })
+}
+
+/// An alert template (a route's `template`, a target's `alert_template`), its references
+/// substituted and every text compiled; an error names `path`, the field and the line.
+pub(crate) fn alert_template(
+    s: &mut Scope<'_>,
+    path: &str,
+    t: &crate::config::leaf::Located<crate::template::MessageSpec>,
+) -> Option<crate::template::MessageSpec> {
+    let mut spec = t.value.clone();
+    for text in spec.strings_mut() {
+        *text = s.refs().substitute(text).0;
+    }
+    match crate::template::Templates::new().add_message(path, &spec) {
+        Ok(_) => Some(spec),
+        Err((field, why)) => {
+            s.invalid(&format!("{path}.{field}"), t.line, why);
+            None
+        }
+    }
 }

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::scope::Scope;
 use crate::config::file::{self, TargetType};
 use crate::notify::api::ApiSettings;
+use crate::notify::escalation;
 use crate::notify::rate::RateRule;
 use crate::notify::scheduled::Notification;
 use crate::notify::target::{TargetKind, TargetSpec, default_rate};
@@ -36,6 +37,43 @@ pub(crate) fn target(
 ) -> Option<TargetSpec> {
     let path = format!("targets.{name}");
     let line = t.kind.line;
+    // Each type's own fields; any other is a mistake worth naming.
+    let fields: [(&str, Option<usize>, &[TargetType]); 6] = [
+        ("url", t.url.as_ref().map(|v| v.line), &WEBHOOKS),
+        (
+            "secret",
+            t.secret.as_ref().map(|v| v.line),
+            &[TargetType::FeishuWebhook, TargetType::DingtalkWebhook],
+        ),
+        ("bot", t.bot.as_ref().map(|v| v.line), &[TargetType::App]),
+        (
+            "to",
+            t.to.as_ref().map(|v| v.line),
+            &[TargetType::App, TargetType::Email],
+        ),
+        ("topic_arn", t.topic_arn.as_ref().map(|v| v.line), &[TargetType::Sns]),
+        ("from", t.from.as_ref().map(|v| v.line), &[TargetType::Email]),
+    ];
+    for (field, at, types) in fields {
+        if let Some(at) = at.filter(|_| !types.contains(&t.kind.value)) {
+            let why = match (field, t.kind.value) {
+                ("secret", TargetType::WecomWebhook) => {
+                    "WeCom group bots are not signed: leave out `secret` (the key is in the URL)".to_owned()
+                }
+                _ => format!(
+                    "`{field}` is not a field of `type: {}` targets (it is for {})",
+                    type_name(t.kind.value),
+                    types
+                        .iter()
+                        .map(|t| format!("`{}`", type_name(*t)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            s.invalid(&format!("{path}.{field}"), at, why);
+            return None;
+        }
+    }
     let (kind, platform) = match t.kind.value {
         TargetType::FeishuWebhook | TargetType::DingtalkWebhook | TargetType::WecomWebhook => {
             let platform = match t.kind.value {
@@ -43,16 +81,6 @@ pub(crate) fn target(
                 TargetType::DingtalkWebhook => Platform::Dingtalk,
                 _ => Platform::Wecom,
             };
-            for (field, set) in [("bot", t.bot.is_some()), ("to", t.to.is_some())] {
-                if set {
-                    s.invalid(
-                        &format!("{path}.{field}"),
-                        line,
-                        format!("`{field}` is for `type: app` targets; a webhook target has `url`"),
-                    );
-                    return None;
-                }
-            }
             let Some(url) = s.opt(t.url.as_ref()) else {
                 s.invalid(&path, line, "missing `url` (the webhook address)");
                 return None;
@@ -61,32 +89,16 @@ pub(crate) fn target(
                 return None;
             }
             let secret = s.opt(t.secret.as_ref());
-            if let (Some(sec), Platform::Wecom) = (&secret, platform) {
-                s.invalid(
-                    &format!("{path}.secret"),
-                    sec.line,
-                    "WeCom group bots are not signed: leave out `secret` (the key is in the URL)",
-                );
-                return None;
-            }
             (
                 TargetKind::Webhook(Webhook {
                     platform,
                     url: Secret::new(url.value),
                     secret: secret.map(|s| Secret::new(s.value)),
                 }),
-                platform,
+                Some(platform),
             )
         }
         TargetType::App => {
-            if let Some(u) = &t.url {
-                s.invalid(
-                    &format!("{path}.url"),
-                    u.line,
-                    "`url` is for webhook targets; an app target has `bot` and `to`",
-                );
-                return None;
-            }
             let Some(bot) = s.opt(t.bot.as_ref()) else {
                 s.invalid(&path, line, "missing `bot` (a configured bot id)");
                 return None;
@@ -104,7 +116,50 @@ pub(crate) fn target(
                     bot: bot.value,
                     to: to.value,
                 },
-                platform,
+                Some(platform),
+            )
+        }
+        TargetType::Sns => {
+            let Some(arn) = s.opt(t.topic_arn.as_ref()) else {
+                s.invalid(&path, line, "missing `topic_arn` (arn:aws:sns:REGION:ACCOUNT:NAME)");
+                return None;
+            };
+            if let Err(e) = escalation::check_topic_arn(&arn.value) {
+                s.invalid(&format!("{path}.topic_arn"), arn.line, e);
+                return None;
+            }
+            (TargetKind::Sns { topic_arn: arn.value }, None)
+        }
+        TargetType::Email => {
+            let Some(from) = s.opt(t.from.as_ref()) else {
+                s.invalid(&path, line, "missing `from` (an address SES has verified)");
+                return None;
+            };
+            if let Err(e) = escalation::check_address(from.value.trim(), true) {
+                s.invalid(&format!("{path}.from"), from.line, e);
+                return None;
+            }
+            let Some(to) = s.opt(t.to.as_ref()) else {
+                s.invalid(
+                    &path,
+                    line,
+                    "missing `to` (the recipients' addresses, separated by commas)",
+                );
+                return None;
+            };
+            let to_list = match escalation::recipients(&to.value) {
+                Ok(list) => list,
+                Err(e) => {
+                    s.invalid(&format!("{path}.to"), to.line, e);
+                    return None;
+                }
+            };
+            (
+                TargetKind::Email {
+                    from: from.value.trim().to_owned(),
+                    to: to_list,
+                },
+                None,
             )
         }
     };
@@ -125,10 +180,60 @@ pub(crate) fn target(
             }
             rules
         }
-        None if matches!(kind, TargetKind::Webhook(_)) => default_rate(platform),
-        None => Vec::new(),
+        None => match (&kind, platform) {
+            (TargetKind::Webhook(_), Some(p)) => default_rate(p),
+            (TargetKind::Email { .. }, _) => escalation::DEFAULT_EMAIL_RATE.to_vec(),
+            _ => Vec::new(),
+        },
     };
-    Some(TargetSpec { kind, platform, rate })
+    let digest_after_ms = match (t.digest, &t.digest_after_secs) {
+        (Some(false), Some(n)) => {
+            s.invalid(
+                &format!("{path}.digest_after_secs"),
+                n.line,
+                "`digest: false` turns digests off: leave out `digest_after_secs`",
+            );
+            return None;
+        }
+        (Some(false), None) => None,
+        (_, Some(n)) => {
+            Some(i64::try_from(s.num_in(&format!("{path}.digest_after_secs"), n, 1, 3_600)? * 1000).unwrap_or(i64::MAX))
+        }
+        (_, None) => Some(crate::notify::digest::DEFAULT_AFTER_MS),
+    };
+    let alert_template = match &t.alert_template {
+        Some(tpl) => Some(super::alerts::alert_template(
+            s,
+            &format!("{path}.alert_template"),
+            tpl,
+        )?),
+        None => None,
+    };
+    Some(TargetSpec {
+        kind,
+        platform,
+        rate,
+        digest_after_ms,
+        alert_template,
+    })
+}
+
+const WEBHOOKS: [TargetType; 3] = [
+    TargetType::FeishuWebhook,
+    TargetType::DingtalkWebhook,
+    TargetType::WecomWebhook,
+];
+
+/// A target type as the configuration writes it.
+fn type_name(t: TargetType) -> &'static str {
+    match t {
+        TargetType::FeishuWebhook => "feishu_webhook",
+        TargetType::DingtalkWebhook => "dingtalk_webhook",
+        TargetType::WecomWebhook => "wecom_webhook",
+        TargetType::App => "app",
+        TargetType::Sns => "sns",
+        TargetType::Email => "email",
+    }
 }
 
 /// Builds the notify API's settings.
