@@ -132,9 +132,21 @@ async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
             receive_count: 1,
         }));
         for batch in records.chunks(10) {
+            // A FIFO group with a record held back stays blocked, as on SQS: its later records
+            // wait behind it (and come back with it, where a digest can fold them).
+            let (blocked, batch): (Vec<Record>, Vec<Record>) =
+                batch.iter().cloned().partition(|r| held_until(&retries, r).is_some());
+            for r in blocked {
+                if let Some(at) = held_until(&retries, &r) {
+                    retries.push((r, at));
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
             let deadline = dispatcher.clock.now_ms() + 30_000;
             let failed = dispatcher
-                .process_batch_detailed(&botgate::crypto::random_nonce(16), batch.to_vec(), deadline)
+                .process_batch_detailed(&botgate::crypto::random_nonce(16), batch.clone(), deadline)
                 .await;
             for (rec, f) in batch
                 .iter()
@@ -163,6 +175,16 @@ async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
             }
         }
     }
+}
+
+/// When the FIFO group of `rec` is held back (a record of it waits in `retries`), until when.
+fn held_until(retries: &[(Record, tokio::time::Instant)], rec: &Record) -> Option<tokio::time::Instant> {
+    rec.group_id.as_ref()?;
+    retries
+        .iter()
+        .filter(|(r, _)| r.group_id == rec.group_id)
+        .map(|(_, at)| *at)
+        .max()
 }
 
 /// Polls an SQS queue and runs the dispatcher on it (a local stand-in for Lambda's event

@@ -326,10 +326,10 @@ impl Dispatcher {
     }
 
     /// The notification at the head of `records`, `jobs` being theirs (the notifications
-    /// queued right behind it for the same target, itself first): sent, or, when the target's
-    /// rate limit would hold it longer than the target's `digest_after_secs` or a newer state
-    /// of its alert group waits behind it, folded with them all into one digest
-    /// ([`crate::notify::digest`]). Returns how many records it took and how the first ended.
+    /// queued right behind it for the same target, itself first): sent, or, when it already
+    /// waited its turn or the target's rate limit would hold it longer than the target's
+    /// `digest_after_secs`, folded with them all into one digest ([`crate::notify::digest`]).
+    /// Returns how many records it took and how the first ended.
     async fn process_notify(
         &self,
         request_id: &str,
@@ -348,10 +348,10 @@ impl Dispatcher {
             return (1, self.run_notify(request_id, rec, job, deadline_ms, deadline_ms).await);
         };
         let wait_until = self.clock.now_ms().saturating_add(after);
-        // A notification that already waited for the limit, with a newer state of its alert
-        // group queued behind it, is folded at once: only the newer state goes.
+        // A notification that already waited its turn (held for the limit, or a digest) is
+        // folded with those queued behind it when its turn comes, not sent ahead of them.
         let waited = rec.receive_count > 1 || job.digest.is_some();
-        let held_until = if waited && NotifyJob::supersede(jobs) {
+        let held_until = if waited {
             None
         } else {
             match self.run_notify(request_id, rec, job, deadline_ms, wait_until).await {

@@ -254,13 +254,6 @@ impl NotifyJob {
         }
     }
 
-    /// Whether a later job of `jobs` is a newer state of an alert group an earlier one
-    /// carries ([`super::digest::supersedes`]).
-    pub fn supersede<J: std::borrow::Borrow<NotifyJob>>(jobs: &[J]) -> bool {
-        let views: Vec<super::digest::Folded<'_>> = jobs.iter().map(|j| j.borrow().folded()).collect();
-        super::digest::supersedes(&views)
-    }
-
     /// The queue message: its own FIFO group per target, deduplicated on the id.
     pub fn outgoing(&self, now_ms: i64) -> Result<OutgoingMessage, QueueError> {
         let body = json!({"v": 1, "received_at_ms": now_ms, "notify": self}).to_string();

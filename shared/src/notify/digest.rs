@@ -1,8 +1,9 @@
 //! Digests: what waits behind a target's rate limit, folded into one message.
 //!
 //! When a target's rate limit would hold its next notification longer than the target's
-//! `digest_after_secs` while more wait behind it in the queue, the dispatcher folds them
-//! all into one digest job and queues it in their place ([`fold`]). The digest's turn
+//! `digest_after_secs`, or that notification already waited its turn, while more wait
+//! behind it in the queue, the dispatcher folds them all into one digest job and queues it
+//! in their place ([`fold`]). The digest's turn
 //! comes when the limit allows one more message, and it carries everything the folded
 //! ones said: counts per alert name and status, then the newest state of each alert group
 //! (a resolved notification replaces its group's firing one that was still waiting) with
@@ -219,24 +220,6 @@ pub fn fold(target: &str, jobs: &[Folded<'_>], limit: Limit) -> (Digest, String,
     (digest, id, message)
 }
 
-/// True when a later job of `jobs` is a newer state of an alert group an earlier one
-/// carries (a resolution queued behind its firing notification, or behind a digest
-/// listing it): folding them sends only the newer state.
-pub fn supersedes(jobs: &[Folded<'_>]) -> bool {
-    let mut seen: Vec<String> = Vec::new();
-    for job in jobs {
-        let keys: Vec<String> = match job.digest {
-            Some(d) => d.entries.iter().map(|e| e.key.clone()).collect(),
-            None => vec![job.key()],
-        };
-        if keys.iter().any(|k| k.starts_with("alert#") && seen.contains(k)) {
-            return true;
-        }
-        seen.extend(keys);
-    }
-    false
-}
-
 fn count_line(c: &Count) -> String {
     match (c.name.as_str(), c.status.as_str()) {
         ("", "") => format!("- other notifications: {}", c.count),
@@ -313,10 +296,6 @@ mod tests {
 
     fn fold(target: &str, jobs: &[NotifyJob], limit: Limit) -> NotifyJob {
         NotifyJob::digest_of(target, jobs, limit)
-    }
-
-    fn supersedes(jobs: &[NotifyJob]) -> bool {
-        NotifyJob::supersede(jobs)
     }
 
     fn alert(id: &str, key: &str, name: &str, status: &str) -> NotifyJob {
@@ -415,21 +394,6 @@ mod tests {
             fold("ops", std::slice::from_ref(&a), Limit::WECOM).id,
             fold("ops", &[a], Limit::WECOM).id
         );
-    }
-
-    #[test]
-    fn a_resolution_behind_its_firing_alert_or_a_digest_listing_it_supersedes_it() {
-        let firing = alert("1", "g1", "DiskFull", "firing");
-        let resolved = alert("2", "g1", "DiskFull", "resolved");
-        let other = alert("3", "g2", "HighCPU", "firing");
-        assert!(supersedes(&[firing.clone(), other.clone(), resolved.clone()]));
-        assert!(!supersedes(&[firing.clone(), other.clone()]));
-        let digest = fold("ops", &[firing, other.clone()], Limit::WECOM);
-        assert!(supersedes(&[digest.clone(), resolved]));
-        assert!(!supersedes(&[digest, alert("4", "g3", "X", "firing")]));
-        // Plain notifications never supersede each other.
-        let plain = NotifyJob { alert: None, ..other };
-        assert!(!supersedes(&[plain.clone(), plain]));
     }
 
     #[test]
