@@ -243,16 +243,10 @@ async fn a_route_template_renders_per_platform_as_the_snapshots_show() {
     .to_string();
     let settings = config.notify_api.clone().unwrap();
     let router = &config.alerts.routers["prod"];
-    let cards = botgate::notify::alert::routed_cards(
-        body.as_bytes(),
-        "alertmanager",
-        &settings,
-        &config.alerts,
-        router,
-        0,
-        &config.targets,
-    )
-    .unwrap();
+    let cards = botgate::notify::alert::read(body.as_bytes(), "alertmanager")
+        .unwrap()
+        .routed(&settings, &config.alerts, router, 0, &config.targets)
+        .unwrap();
     assert_eq!(cards.len(), 1);
     let (target, message) = &cards[0];
     assert_eq!(target, "ops");
@@ -303,29 +297,31 @@ async fn a_target_template_applies_where_no_route_sets_one() {
         other => panic!("not the target's text template: {other:?}"),
     };
     // Posted straight to the target.
-    let direct = botgate::notify::alert::target_card(
-        body.as_bytes(),
-        "alertmanager",
-        &settings,
-        "ops",
-        config.targets.get("ops"),
-    )
-    .unwrap();
+    let direct = botgate::notify::alert::read(body.as_bytes(), "alertmanager")
+        .unwrap()
+        .for_target(&settings, "ops", config.targets.get("ops"))
+        .unwrap();
     assert_eq!(text_of(&direct), "firing: HighLatency DiskFull ");
+    // The message the `prod` router gives `to`.
+    let routed_to = |config: &botgate::Settings, to: &str| {
+        botgate::notify::alert::read(body.as_bytes(), "alertmanager")
+            .unwrap()
+            .routed(
+                &settings,
+                &config.alerts,
+                &config.alerts.routers["prod"],
+                0,
+                &config.targets,
+            )
+            .unwrap()
+            .into_iter()
+            .find(|(t, _)| t == to)
+            .unwrap()
+            .1
+    };
     // Through the router: `ops` (no route template) gets its own; `pager` the built-in card.
-    let cards = botgate::notify::alert::routed_cards(
-        body.as_bytes(),
-        "alertmanager",
-        &settings,
-        &config.alerts,
-        &config.alerts.routers["prod"],
-        0,
-        &config.targets,
-    )
-    .unwrap();
-    let ops = &cards.iter().find(|(t, _)| t == "ops").unwrap().1;
-    assert_eq!(text_of(ops), "firing: HighLatency ");
-    let pager = &cards.iter().find(|(t, _)| t == "pager").unwrap().1;
+    assert_eq!(text_of(&routed_to(&config, "ops")), "firing: HighLatency ");
+    let pager = routed_to(&config, "pager");
     assert!(matches!(pager, botgate::message::Message::Card { .. }), "{pager:?}");
     // A route's own template wins over the target's.
     let routed = yaml.replace(
@@ -335,17 +331,7 @@ async fn a_target_template_applies_where_no_route_sets_one() {
     let config = botgate::deps::load_yaml(&routed, &botgate::config::EnvResolver)
         .await
         .unwrap();
-    let cards = botgate::notify::alert::routed_cards(
-        body.as_bytes(),
-        "alertmanager",
-        &settings,
-        &config.alerts,
-        &config.alerts.routers["prod"],
-        0,
-        &config.targets,
-    )
-    .unwrap();
-    let ops = &cards.iter().find(|(t, _)| t == "ops").unwrap().1;
+    let ops = routed_to(&config, "ops");
     assert!(format!("{ops:?}").contains("route says 1"), "{ops:?}");
 }
 

@@ -78,7 +78,7 @@ async fn go(args: Args) -> Result<Outcome> {
     let source = if grafana { "grafana" } else { "alertmanager" };
     let sends: Vec<(String, botgate::message::Message)> = if let Some(spec) = config.targets.get(&target) {
         // The target's own alert template, when it has one.
-        match alert::target_card(&body, source, &settings, &target, Some(spec)) {
+        match alert::read(&body, source).and_then(|h| h.for_target(&settings, &target, Some(spec))) {
             Ok(m) => vec![(target.clone(), m)],
             Err(rejection) => {
                 eprintln!(
@@ -90,7 +90,8 @@ async fn go(args: Args) -> Result<Outcome> {
         }
     } else if let Some(router) = config.alerts.routers.get(&target) {
         let now = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
-        match alert::routed_cards(&body, source, &settings, &config.alerts, router, now, &config.targets) {
+        match alert::read(&body, source).and_then(|h| h.routed(&settings, &config.alerts, router, now, &config.targets))
+        {
             Ok(cards) => cards,
             Err(rejection) => {
                 eprintln!(

@@ -134,13 +134,14 @@ async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
         for batch in records.chunks(10) {
             // A FIFO group with a record held back stays blocked, as on SQS: its later records
             // wait behind it (and come back with it, where a digest can fold them).
-            let (blocked, batch): (Vec<Record>, Vec<Record>) =
-                batch.iter().cloned().partition(|r| held_until(&retries, r).is_some());
-            for r in blocked {
-                if let Some(at) = held_until(&retries, &r) {
-                    retries.push((r, at));
+            let mut ready = Vec::with_capacity(batch.len());
+            for r in batch {
+                match held_until(&retries, r) {
+                    Some(at) => retries.push((r.clone(), at)),
+                    None => ready.push(r.clone()),
                 }
             }
+            let batch = ready;
             if batch.is_empty() {
                 continue;
             }

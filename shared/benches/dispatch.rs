@@ -154,7 +154,9 @@ fn bench(c: &mut Criterion) {
     // A full batch held back by the rate limit: ten queued alert jobs (the group of twenty
     // each) folded into one digest job and its queue message (what the dispatcher does
     // before queueing it; the store and queue calls around it are not included).
-    let summary = botgate::notify::alert::summary(&alerts, "alertmanager");
+    let summary = botgate::notify::alert::read(&alerts, "alertmanager")
+        .ok()
+        .map(|h| h.summary());
     let held: Vec<botgate::notify::api::NotifyJob> = (0..10)
         .map(|i| botgate::notify::api::NotifyJob {
             target: "ops-dingtalk".into(),

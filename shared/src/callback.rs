@@ -212,30 +212,23 @@ async fn notify(
     if router.is_none() && !deps.config.targets.contains_key(target) {
         return Err(CallbackError::NotFound(format!("no target or router `{target}`")));
     }
-    let (messages, body_id) = match (source, router) {
-        ("alertmanager" | "grafana", Some(router)) => {
-            let routed = alert::routed_cards(
-                req.body,
-                source,
-                settings,
-                &deps.config.alerts,
-                router,
-                now_ms,
-                &deps.config.targets,
-            )?;
-            (routed, None)
-        }
-        ("alertmanager" | "grafana", None) => {
-            let spec = deps.config.targets.get(target);
-            (
-                vec![(
-                    target.to_owned(),
-                    alert::target_card(req.body, source, settings, target, spec)?,
-                )],
-                None,
-            )
-        }
-        _ => {
+    let hook = match source {
+        "alertmanager" | "grafana" => Some(alert::read(req.body, source)?),
+        _ => None,
+    };
+    let (messages, body_id) = match (&hook, router) {
+        (Some(hook), Some(router)) => (
+            hook.routed(settings, &deps.config.alerts, router, now_ms, &deps.config.targets)?,
+            None,
+        ),
+        (Some(hook), None) => (
+            vec![(
+                target.to_owned(),
+                hook.for_target(settings, target, deps.config.targets.get(target))?,
+            )],
+            None,
+        ),
+        (None, _) => {
             let n = api::parse_notify(req.body, settings.allow_templates)?;
             (vec![(target.to_owned(), n.message)], n.id)
         }
@@ -255,10 +248,7 @@ async fn notify(
             "no route took any of the alerts: nothing is sent"
         );
     }
-    let alert = match source {
-        "alertmanager" | "grafana" => alert::summary(req.body, source),
-        _ => None,
-    };
+    let alert = hook.as_ref().map(alert::AlertWebhook::summary);
     let Some(fold) = fold else {
         let id = botgate_core::crypto::random_nonce(32);
         trace.event_id = id.clone();

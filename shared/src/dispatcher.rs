@@ -398,7 +398,7 @@ impl Dispatcher {
         let mut live: Vec<&NotifyJob> = Vec::new();
         let mut blocked: Option<RecordError> = None;
         for &job in jobs {
-            let key = format!("effect#notify#{}#{}", job.target, job.id);
+            let key = job.effect_key();
             match self.claim_effect(&key).await {
                 Ok(Claim::Claimed(o) | Claim::TookOver(o)) => {
                     owners.push((key, o));
@@ -418,24 +418,7 @@ impl Dispatcher {
         }
         let queued = match blocked {
             Some(e) => Err(e),
-            None => {
-                let digest = NotifyJob::digest_of(
-                    target,
-                    &live,
-                    self.notifier.limit(target).map_err(|e| RecordError::Send {
-                        action: "digest",
-                        error: e,
-                        retry_at_ms: None,
-                    })?,
-                );
-                match digest.outgoing(self.clock.now_ms()) {
-                    Ok(msg) => match msg.check_size(self.config.max_message_bytes) {
-                        Ok(()) => queue.send(&msg).await.map(|()| digest).map_err(RecordError::from),
-                        Err(e) => Err(e.into()),
-                    },
-                    Err(e) => Err(e.into()),
-                }
-            }
+            None => self.queue_digest(queue.as_ref(), target, &live).await,
         };
         let digest = match queued {
             Ok(d) => d,
@@ -458,6 +441,25 @@ impl Dispatcher {
         }
         self.emit_notify("dispatcher", target, "folded", 0, &Waits::default(), started);
         Ok(())
+    }
+
+    /// Folds `jobs` into one digest job for `target` and puts it on `queue`.
+    async fn queue_digest(
+        &self,
+        queue: &dyn crate::queue::Queue,
+        target: &str,
+        jobs: &[&NotifyJob],
+    ) -> Result<NotifyJob, RecordError> {
+        let limit = self.notifier.limit(target).map_err(|error| RecordError::Send {
+            action: "digest",
+            error,
+            retry_at_ms: None,
+        })?;
+        let digest = NotifyJob::digest_of(target, jobs, limit);
+        let msg = digest.outgoing(self.clock.now_ms())?;
+        msg.check_size(self.config.max_message_bytes)?;
+        queue.send(&msg).await?;
+        Ok(digest)
     }
 
     /// Processes one record, logging its outcome (and, on failure, storing the reason).
@@ -519,7 +521,7 @@ impl Dispatcher {
         wait_until_ms: i64,
     ) -> Result<RecordOutcome, RecordError> {
         let started = Instant::now();
-        let key = format!("effect#notify#{}#{}", job.target, job.id);
+        let key = job.effect_key();
         let claim = self.claim_effect(&key).await?;
         let mut waits = Waits::default();
         let owner = match claim {

@@ -104,24 +104,113 @@ pub fn parse_grafana(body: &[u8], settings: &ApiSettings) -> Result<Message, Rej
     card(&webhook(body, Origin::Grafana)?, settings, Origin::Grafana)
 }
 
-/// An alert webhook (`source` `alertmanager` or `grafana`) posted straight to `target`:
-/// the target's own `alert_template` when it has one, else the built-in card.
-pub fn target_card(
-    body: &[u8],
-    source: &str,
-    settings: &ApiSettings,
-    target: &str,
-    spec: Option<&crate::notify::target::TargetSpec>,
-) -> Result<Message, Rejection> {
+/// An alert webhook (Alertmanager's or Grafana's), parsed once: the gateway renders it for
+/// its target or routes it, and takes the summary a digest lists of it, from one parse.
+#[derive(Debug, Clone)]
+pub struct AlertWebhook {
+    hook: Webhook,
+    origin: Origin,
+}
+
+/// Reads an alert webhook (`source` `alertmanager` or `grafana`), refusing a body that is
+/// not one (or not its version).
+pub fn read(body: &[u8], source: &str) -> Result<AlertWebhook, Rejection> {
     let origin = Origin::of(source);
-    let hook = webhook(body, origin)?;
-    templated(
-        &hook,
-        settings,
+    Ok(AlertWebhook {
+        hook: webhook(body, origin)?,
         origin,
-        spec.and_then(|t| t.alert_template.as_ref()),
-        target,
-    )
+    })
+}
+
+impl AlertWebhook {
+    /// For `target` when posted straight to it: the target's own `alert_template` when it
+    /// has one, else the built-in card.
+    pub fn for_target(
+        &self,
+        settings: &ApiSettings,
+        target: &str,
+        spec: Option<&crate::notify::target::TargetSpec>,
+    ) -> Result<Message, Rejection> {
+        templated(
+            &self.hook,
+            settings,
+            self.origin,
+            spec.and_then(|t| t.alert_template.as_ref()),
+            target,
+        )
+    }
+
+    /// Routed through `router`: for each target some alert was routed to, one message with
+    /// those alerts (the route's template, else the target's `alert_template`, else the
+    /// built-in card), mentioning the people the routes name, or who is on call at `now_ms`
+    /// (on the target's platform, from `targets`). Empty when no route took any alert.
+    pub fn routed(
+        &self,
+        settings: &ApiSettings,
+        routing: &crate::notify::route::AlertRouting,
+        router: &[crate::notify::route::Route],
+        now_ms: i64,
+        targets: &std::collections::BTreeMap<String, crate::notify::target::TargetSpec>,
+    ) -> Result<Vec<(String, Message)>, Rejection> {
+        let (hook, origin) = (&self.hook, self.origin);
+        if hook.alerts.is_empty() {
+            return Err(malformed("no alerts"));
+        }
+        let labels: Vec<&serde_json::Map<String, Value>> = hook.alerts.iter().map(|a| &a.labels).collect();
+        let mut out = Vec::new();
+        for (target, got) in routing.route(router, &labels, now_ms) {
+            let mut sub = hook.clone();
+            sub.alerts = got.alerts.iter().filter_map(|i| hook.alerts.get(*i).cloned()).collect();
+            sub.status = if sub.alerts.iter().any(|a| a.status == "firing") {
+                "firing".into()
+            } else {
+                "resolved".into()
+            };
+            let spec = targets.get(&target);
+            // The route's template, else the target's own, else the built-in card.
+            let template = got
+                .template
+                .as_ref()
+                .or_else(|| spec.and_then(|t| t.alert_template.as_ref()));
+            let mut message = templated(&sub, settings, origin, template, &target)?;
+            if let (Some(mentions), Some(platform)) = (message.mentions_mut(), spec.and_then(|t| t.platform)) {
+                let people = routing.mentions(&got.people, platform);
+                mentions.user_ids.extend(people.user_ids);
+                mentions.mobiles.extend(people.mobiles);
+            }
+            out.push((target, message));
+        }
+        Ok(out)
+    }
+
+    /// What a digest lists of it: its group, name, status and a link.
+    pub fn summary(&self) -> super::digest::AlertSummary {
+        let hook = &self.hook;
+        let key = if hook.group_key.is_empty() {
+            let labels = serde_json::to_string(&hook.group_labels).unwrap_or_default();
+            hex::encode(&botgate_core::crypto::sha256(&[labels.as_bytes()])[..16])
+        } else {
+            hook.group_key.clone()
+        };
+        let name = [&hook.group_labels, &hook.common_labels]
+            .into_iter()
+            .map(|m| label(m, "alertname"))
+            .chain(hook.alerts.iter().map(|a| label(&a.labels, "alertname")))
+            .find(|n| !n.is_empty())
+            .unwrap_or("alert");
+        let link = hook
+            .alerts
+            .iter()
+            .map(|a| a.generator_url.as_str())
+            .chain([hook.external_url.as_str()])
+            .find(|u| u.starts_with("https://") || u.starts_with("http://"));
+        super::digest::AlertSummary {
+            key,
+            name: name.to_owned(),
+            status: hook.status.clone(),
+            link: link.map(str::to_owned),
+        }
+    }
 }
 
 /// The message `target` gets for `hook`: `template` rendered over it, or the built-in card
@@ -168,82 +257,6 @@ fn webhook(body: &[u8], origin: Origin) -> Result<Webhook, Rejection> {
         )));
     }
     Ok(hook)
-}
-
-/// An alert webhook (`source` `alertmanager` or `grafana`) routed through `router`: for each
-/// target some alert was routed to, one message with those alerts (the route's template,
-/// else the target's `alert_template`, else the built-in card), mentioning the people the
-/// routes name, or who is on call at `now_ms` (on the target's platform, from `targets`).
-/// Empty when no route took any alert.
-pub fn routed_cards(
-    body: &[u8],
-    source: &str,
-    settings: &ApiSettings,
-    routing: &crate::notify::route::AlertRouting,
-    router: &[crate::notify::route::Route],
-    now_ms: i64,
-    targets: &std::collections::BTreeMap<String, crate::notify::target::TargetSpec>,
-) -> Result<Vec<(String, Message)>, Rejection> {
-    let origin = Origin::of(source);
-    let hook = webhook(body, origin)?;
-    if hook.alerts.is_empty() {
-        return Err(malformed("no alerts"));
-    }
-    let labels: Vec<&serde_json::Map<String, Value>> = hook.alerts.iter().map(|a| &a.labels).collect();
-    let mut out = Vec::new();
-    for (target, got) in routing.route(router, &labels, now_ms) {
-        let mut sub = hook.clone();
-        sub.alerts = got.alerts.iter().filter_map(|i| hook.alerts.get(*i).cloned()).collect();
-        sub.status = if sub.alerts.iter().any(|a| a.status == "firing") {
-            "firing".into()
-        } else {
-            "resolved".into()
-        };
-        let spec = targets.get(&target);
-        // The route's template, else the target's own, else the built-in card.
-        let template = got
-            .template
-            .as_ref()
-            .or_else(|| spec.and_then(|t| t.alert_template.as_ref()));
-        let mut message = templated(&sub, settings, origin, template, &target)?;
-        if let (Some(mentions), Some(platform)) = (message.mentions_mut(), spec.and_then(|t| t.platform)) {
-            let people = routing.mentions(&got.people, platform);
-            mentions.user_ids.extend(people.user_ids);
-            mentions.mobiles.extend(people.mobiles);
-        }
-        out.push((target, message));
-    }
-    Ok(out)
-}
-
-/// What a digest lists of an alert webhook (`source` `alertmanager` or `grafana`): its
-/// group, name, status and a link. `None` when the body is not one (it was refused before).
-pub fn summary(body: &[u8], source: &str) -> Option<super::digest::AlertSummary> {
-    let hook = webhook(body, Origin::of(source)).ok()?;
-    let key = if hook.group_key.is_empty() {
-        let labels = serde_json::to_string(&hook.group_labels).unwrap_or_default();
-        hex::encode(&botgate_core::crypto::sha256(&[labels.as_bytes()])[..16])
-    } else {
-        hook.group_key.clone()
-    };
-    let name = [&hook.group_labels, &hook.common_labels]
-        .into_iter()
-        .map(|m| label(m, "alertname"))
-        .chain(hook.alerts.iter().map(|a| label(&a.labels, "alertname")))
-        .find(|n| !n.is_empty())
-        .unwrap_or("alert");
-    let link = hook
-        .alerts
-        .iter()
-        .map(|a| a.generator_url.as_str())
-        .chain([hook.external_url.as_str()])
-        .find(|u| u.starts_with("https://") || u.starts_with("http://"));
-    Some(super::digest::AlertSummary {
-        key,
-        name: name.to_owned(),
-        status: hook.status.clone(),
-        link: link.map(str::to_owned),
-    })
 }
 
 /// What a route's template sees (see `alerts.routers` in the configuration reference).

@@ -224,6 +224,11 @@ pub struct NotifyJob {
 }
 
 impl NotifyJob {
+    /// Its effect in the effect store: claimed while it is sent (or folded), done after.
+    pub fn effect_key(&self) -> String {
+        format!("effect#notify#{}#{}", self.target, self.id)
+    }
+
     /// How a digest sees it.
     pub fn folded(&self) -> super::digest::Folded<'_> {
         super::digest::Folded {

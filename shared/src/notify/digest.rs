@@ -173,7 +173,7 @@ impl Digest {
             self.mention(&inner.mentions);
             return;
         }
-        let title = cut(&escalation::render(job.message).subject, TITLE_BYTES).to_owned();
+        let title = cut(&escalation::subject(job.message), TITLE_BYTES).to_owned();
         let (name, status, link) = match job.alert {
             Some(a) => (a.name.clone(), a.status.clone(), a.link.clone()),
             None => (String::new(), String::new(), None),

@@ -67,14 +67,23 @@ fn one_line(s: &str, max: usize) -> String {
     out
 }
 
-/// `message` as a subject and a plain-text body.
-pub fn render(message: &Message) -> Rendered {
-    let (title, text) = match message {
-        Message::Text { text, .. } => {
-            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
-            (first.to_owned(), text.clone())
-        }
-        Message::Markdown { title, text, .. } => (title.clone(), format!("{title}\n\n{text}")),
+/// `message`'s title: a text's first non-blank line, the title of markdown, cards and
+/// news, `Image` for an image.
+fn title(message: &Message) -> &str {
+    match message {
+        Message::Text { text, .. } => text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default(),
+        Message::Markdown { title, .. } | Message::Card { title, .. } => title,
+        Message::Image { .. } => "Image",
+        Message::News { articles } => articles.first().map_or("", |a| a.title.as_str()),
+    }
+}
+
+/// `message` as plain text: the title over the text, a card's buttons as `Label: URL`
+/// lines, each news article's title, description and link.
+fn body(message: &Message) -> String {
+    match message {
+        Message::Text { text, .. } => text.clone(),
+        Message::Markdown { title, text, .. } => format!("{title}\n\n{text}"),
         Message::Card {
             title, text, buttons, ..
         } => {
@@ -85,41 +94,44 @@ pub fn render(message: &Message) -> Rendered {
             for b in buttons {
                 body.push_str(&format!("\n{}: {}", b.text, b.url));
             }
-            (title.clone(), body)
+            body
         }
-        Message::Image { key, url } => {
-            let what = url.as_deref().or(key.as_deref()).unwrap_or_default();
-            ("Image".to_owned(), what.to_owned())
-        }
-        Message::News { articles } => {
-            let title = articles.first().map(|a| a.title.clone()).unwrap_or_default();
-            let body = articles
-                .iter()
-                .map(|a| {
-                    let mut entry = a.title.clone();
-                    for line in [a.description.as_deref().unwrap_or_default(), &a.url] {
-                        if !line.is_empty() {
-                            entry.push('\n');
-                            entry.push_str(line);
-                        }
+        Message::Image { key, url } => url.as_deref().or(key.as_deref()).unwrap_or_default().to_owned(),
+        Message::News { articles } => articles
+            .iter()
+            .map(|a| {
+                let mut entry = a.title.clone();
+                for line in [a.description.as_deref().unwrap_or_default(), &a.url] {
+                    if !line.is_empty() {
+                        entry.push('\n');
+                        entry.push_str(line);
                     }
-                    entry
-                })
-                .collect::<Vec<_>>()
-                .join("\n\n");
-            (title, body)
-        }
-    };
-    let mut subject = one_line(&title, SUBJECT_MAX_CHARS);
+                }
+                entry
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n"),
+    }
+}
+
+/// `message`'s subject: its title on one line (else its text's), never empty. Cheaper
+/// than [`render`] when only the subject is wanted (a digest's entries).
+pub fn subject(message: &Message) -> String {
+    let mut subject = one_line(title(message), SUBJECT_MAX_CHARS);
     if subject.is_empty() {
-        subject = one_line(&text, SUBJECT_MAX_CHARS);
+        subject = one_line(&body(message), SUBJECT_MAX_CHARS);
     }
     if subject.is_empty() {
         "botgate notification".clone_into(&mut subject);
     }
+    subject
+}
+
+/// `message` as a subject and a plain-text body.
+pub fn render(message: &Message) -> Rendered {
     Rendered {
-        subject,
-        text: limits::cut(&text, BODY_MAX_BYTES).to_owned(),
+        subject: subject(message),
+        text: limits::cut(&body(message), BODY_MAX_BYTES).to_owned(),
     }
 }
 
