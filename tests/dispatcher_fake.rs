@@ -431,3 +431,40 @@ async fn ten_chats_take_less_than_twice_one_record() {
     assert!(ten < one * 2, "10 chats took {ten:?}, one took {one:?}");
     assert_eq!(fake.delivered_to("wecom").len(), 12);
 }
+
+#[tokio::test]
+async fn a_refused_ip_says_where_to_allow_list_it() {
+    let fake = FakePlatform::for_example().await;
+    fake.refuse_ip("wechat");
+    fake.refuse_ip("wecom");
+    let mut config = fake_config(&fake).await;
+    for (name, bot, to) in [("wx", "wechat-demo", "openid-1"), ("wc", "wecom-demo", "user-1")] {
+        let target = serde_json::json!({"type": "app", "bot": bot, "to": to});
+        config
+            .targets
+            .insert(name.into(), botgate::deps::target(&target, &config.bots).unwrap());
+    }
+    let (d, _) = memory_dispatcher(&config);
+    let input =
+        serde_json::json!({"targets": ["wx", "wc"], "message": "hello", "scheduled_time": "2026-11-25T01:00:00Z"});
+    let err = botgate::scheduler::run(&d, input, "r", far()).await.unwrap_err();
+    assert!(
+        err.is_permanent(),
+        "an IP refusal fails the same way until fixed: {err}"
+    );
+    let err = err.to_string();
+    assert!(
+        err.contains("errcode 40164") && err.contains("not on the WeChat Official Account's IP allow-list"),
+        "{err}"
+    );
+    assert!(
+        err.contains("errcode 60020") && err.contains("not among the WeCom app's trusted IPs"),
+        "{err}"
+    );
+    assert_eq!(err.matches("EgressIp").count(), 2, "{err}");
+    assert_eq!(
+        fake.send_requests("wechat") + fake.send_requests("wecom"),
+        0,
+        "no token, no send"
+    );
+}

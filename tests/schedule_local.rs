@@ -1,5 +1,5 @@
 //! `botgate serve`'s local schedules on a virtual clock: a weekday-morning cron read in
-//! Asia/Shanghai and a one-minute rate send through the scheduler's flow to a WeCom group
+//! Asia/Shanghai and a one-minute rate send through the scheduler's tick to a WeCom group
 //! bot; a failed run is retried later and each scheduled run arrives exactly once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -69,22 +69,19 @@ async fn configured_schedules_run_on_the_local_clock_once_per_run() {
         )
         .unwrap(),
     );
-    let schedules = schedule::configured(&config).unwrap();
-    assert_eq!(schedules.len(), 2);
+    assert_eq!(schedule::configured(&config).unwrap().len(), 2);
     let clock = Arc::new(FixedClock::at_ms(START_MS));
     let (d, _) = dispatcher(config, DispatchStores::in_memory(), clock.clone(), Registry::default());
-    let runner = tokio::spawn(schedule::run(schedules, Arc::new(d), Duration::from_millis(5)));
+    let runner = tokio::spawn(schedule::run(Arc::new(d), Duration::from_millis(5)));
 
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(texts(&fake).is_empty(), "nothing is due before 09:00");
 
-    clock.advance_ms(30_000); // 09:00:00 in Beijing = 01:00:00 UTC
-    wait_for("the morning report", || texts(&fake).len() == 1).await;
-    assert_eq!(texts(&fake), ["good morning 2026-11-20T01:00:00Z"]);
-
-    clock.advance_ms(30_000); // one minute after the start: the rate's first run
-    wait_for("the first pulse", || texts(&fake).len() == 2).await;
-    assert_eq!(texts(&fake)[1], "pulse 2026-11-20T01:00:30Z");
+    clock.advance_ms(30_000); // 09:00:00 in Beijing = 01:00:00 UTC: the report and a pulse
+    wait_for("the morning report", || texts(&fake).len() == 2).await;
+    let mut got = texts(&fake);
+    got.sort();
+    assert_eq!(got, ["good morning 2026-11-20T01:00:00Z", "pulse 2026-11-20T01:00:00Z"]);
 
     // The bot fails (WeCom "system busy") through the delivery's own retries: the run fails
     // and is retried a minute later, after the bot is back.
@@ -98,7 +95,7 @@ async fn configured_schedules_run_on_the_local_clock_once_per_run() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(texts(&fake).len(), 2, "nothing arrives while the bot fails");
     fake.heal();
-    clock.advance_ms(60_000); // the retry of 01:01:30 and the run of 01:02:30 are both due
+    clock.advance_ms(60_000); // the retry of 01:01:00 and the run of 01:02:00 are both due
     wait_for("the retried and the next pulse", || texts(&fake).len() == 4).await;
     clock.advance_ms(3 * 60_000); // later retries (if any were wrongly kept) would fire by now
     wait_for("three more pulses", || texts(&fake).len() >= 5).await;
@@ -108,8 +105,8 @@ async fn configured_schedules_run_on_the_local_clock_once_per_run() {
     let mut unique = got.clone();
     unique.dedup();
     assert_eq!(got, unique, "each scheduled run arrives once: {got:?}");
-    assert!(got.contains(&"pulse 2026-11-20T01:01:30Z".to_owned()), "{got:?}");
-    assert!(got.contains(&"pulse 2026-11-20T01:02:30Z".to_owned()), "{got:?}");
+    assert!(got.contains(&"pulse 2026-11-20T01:01:00Z".to_owned()), "{got:?}");
+    assert!(got.contains(&"pulse 2026-11-20T01:02:00Z".to_owned()), "{got:?}");
     assert_eq!(got.iter().filter(|t| t.starts_with("good morning")).count(), 1);
     runner.abort();
 }
@@ -122,28 +119,19 @@ fn chrono_like(ms: i64) -> String {
         .to_owned()
 }
 
-/// The `Default:` of a parameter in template.yaml.
-fn template_default(template: &str, parameter: &str) -> String {
-    let mut lines = template.lines().skip_while(|l| l.trim() != format!("{parameter}:"));
-    lines
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Default:")
-                .map(|v| v.trim().trim_matches('"').to_owned())
-        })
-        .unwrap_or_else(|| panic!("no Default for {parameter} in template.yaml"))
-}
-
-#[tokio::test]
-async fn the_example_schedule_is_the_one_template_yaml_deploys() {
-    let config = botgate_tests::example_config().await;
-    let schedules = schedule::configured(&config).unwrap();
-    let daily = schedules.iter().find(|s| s.notification == "daily-report").unwrap();
+#[test]
+fn template_yaml_runs_every_schedule_with_one_minute_tick() {
     let template = std::fs::read_to_string(botgate_tests::root().join("template.yaml")).unwrap();
-    assert_eq!(daily.expression, template_default(&template, "DailyReportSchedule"));
-    assert_eq!(daily.timezone.name(), template_default(&template, "ScheduleTimezone"));
     assert_eq!(
-        schedule::DEFAULT_TIMEZONE,
-        template_default(&template, "ScheduleTimezone")
+        template.matches("Type: ScheduleV2").count(),
+        1,
+        "one schedule for every configured notification"
+    );
+    assert!(template.contains("ScheduleExpression: rate(1 minute)"));
+    assert!(template.contains(r#"Input: '{"tick": "<aws.scheduler.scheduled-time>"}'"#));
+    assert_eq!(
+        botgate::schedules::TICK_PERIOD_MS,
+        60_000,
+        "the function's grace is the tick's period"
     );
 }

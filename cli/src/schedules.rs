@@ -45,7 +45,7 @@ pub fn listing(config: &botgate::Settings, schedules: &[Schedule], after: DateTi
             .map(|n| n.targets.join(", "))
             .unwrap_or_default();
         out.push_str(&format!("{}: {s} -> {targets}\n", s.notification));
-        let runs = s.upcoming(after, after, count);
+        let runs = s.upcoming(after, count);
         if runs.is_empty() {
             out.push_str("  no run left\n");
         }
@@ -80,8 +80,8 @@ async fn go(args: Args) -> Result<Outcome> {
         };
         print!("{}", listing(&config, &schedules, after, args.count));
         println!(
-            "{} schedule(s). On AWS, template.yaml's ScheduleV2 events invoke the scheduler function: \
-             keep their ScheduleExpression and ScheduleExpressionTimezone the same as here.",
+            "{} schedule(s). On AWS the scheduler function's minute tick runs them from the pushed \
+             configuration, each run once; `botgate serve` runs them on this machine.",
             schedules.len()
         );
         return Ok(Outcome::Ok);

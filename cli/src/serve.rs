@@ -210,7 +210,7 @@ fn schedule_lines(schedules: &[crate::schedule::Schedule], now: chrono::DateTime
     schedules
         .iter()
         .map(|s| {
-            let next = s.next_after(now, now).map_or_else(
+            let next = s.next_after(now).map_or_else(
                 || "no run left".to_owned(),
                 |t| format!("next {}", crate::schedule::describe(t, s.timezone)),
             );
@@ -343,11 +343,7 @@ async fn serve(args: Args) -> Result<Outcome> {
     };
     let schedule_lines = schedule_lines(&schedules, chrono::Utc::now());
     if let (Some(d), false) = (&dispatcher, schedules.is_empty()) {
-        drop(tokio::spawn(crate::schedule::run(
-            schedules,
-            d.clone(),
-            crate::schedule::TICK,
-        )));
+        drop(tokio::spawn(crate::schedule::run(d.clone(), crate::schedule::TICK)));
     }
     if let (Some(dispatcher), false) = (dispatcher, args.no_dispatch) {
         match backends.1 {

@@ -26,6 +26,7 @@ pub mod notify;
 pub mod queue;
 pub mod rules;
 pub mod scheduler;
+pub mod schedules;
 pub mod settings;
 pub mod state;
 pub mod store;

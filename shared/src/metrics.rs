@@ -201,6 +201,33 @@ impl Metric for BatchMetrics {
     }
 }
 
+/// One scheduled run found by the scheduler's tick: a count by outcome.
+#[derive(Debug, Clone)]
+pub struct RunMetrics<'a> {
+    /// `sent`, `already_sent`, `in_progress`, `retry` or `failed`.
+    pub outcome: &'a str,
+    /// Unix ms.
+    pub timestamp_ms: i64,
+}
+
+impl Metric for RunMetrics<'_> {
+    fn emf(&self) -> Value {
+        json!({
+            "_aws": {
+                "Timestamp": self.timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component", "outcome"]],
+                    "Metrics": [{"Name": "scheduled_runs", "Unit": "Count"}]
+                }]
+            },
+            "component": "scheduler",
+            "outcome": self.outcome,
+            "scheduled_runs": 1,
+        })
+    }
+}
+
 /// Where metrics go.
 pub trait MetricsSink: Send + Sync {
     /// Records one metric line.

@@ -9,6 +9,7 @@
 
 pub mod alert;
 pub mod api;
+pub mod calendar;
 pub mod digest;
 pub mod escalation;
 pub mod rate;

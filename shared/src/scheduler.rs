@@ -20,7 +20,7 @@ use thiserror::Error;
 use crate::delivery::SendError;
 use crate::dispatcher::Dispatcher;
 use crate::notify::Waits;
-use crate::notify::scheduled::{self, InputError};
+use crate::notify::scheduled::{self, InputError, Notification};
 use crate::queue::fifo_id;
 use crate::store::{Claim, Status};
 use botgate_core::message::Message;
@@ -40,7 +40,19 @@ pub enum ScheduleError {
         total: usize,
         /// `target: reason; ...`.
         reasons: String,
+        /// Whether every failure is permanent (trying again would fail the same way).
+        permanent: bool,
     },
+}
+
+impl ScheduleError {
+    /// Whether trying the run again would fail the same way.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::BadInput(_) => true,
+            Self::Targets { permanent, .. } => *permanent,
+        }
+    }
 }
 
 impl From<InputError> for ScheduleError {
@@ -56,9 +68,19 @@ pub struct Report {
     pub sent: Vec<String>,
     /// Targets already sent by an earlier attempt of the same scheduled run.
     pub already_sent: Vec<String>,
+    /// Targets another attempt of the same run is sending now.
+    pub elsewhere: Vec<String>,
 }
 
-/// Runs one scheduled invocation.
+/// What sending one target found.
+enum Sent {
+    Now,
+    Before,
+    Elsewhere,
+}
+
+/// Runs one scheduled invocation. A target another attempt is sending at the same time
+/// counts as failed, so EventBridge Scheduler tries the invocation again later.
 pub async fn run(d: &Dispatcher, input: Value, request_id: &str, deadline_ms: i64) -> Result<Report, ScheduleError> {
     let input = scheduled::unwrap_input(input);
     let n = scheduled::resolve(&input, &d.config.notifications)?;
@@ -67,8 +89,32 @@ pub async fn run(d: &Dispatcher, input: Value, request_id: &str, deadline_ms: i6
         .and_then(Value::as_str)
         .filter(|t| !t.starts_with('<'))
         .map_or_else(|| request_id.to_owned(), str::to_owned);
-    let message =
-        scheduled::render(&n, &scheduled_time).map_err(|e| ScheduleError::BadInput(format!("message: {e}")))?;
+    let report = run_notification(d, &n, &scheduled_time, request_id, deadline_ms).await?;
+    if report.elsewhere.is_empty() {
+        return Ok(report);
+    }
+    Err(ScheduleError::Targets {
+        failed: report.elsewhere.len(),
+        total: n.targets.len(),
+        reasons: report
+            .elsewhere
+            .iter()
+            .map(|t| format!("{t}: another attempt is sending it now"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        permanent: false,
+    })
+}
+
+/// Sends notification `n`'s run at `scheduled_time` to each of its targets once.
+pub async fn run_notification(
+    d: &Dispatcher,
+    n: &Notification,
+    scheduled_time: &str,
+    request_id: &str,
+    deadline_ms: i64,
+) -> Result<Report, ScheduleError> {
+    let message = scheduled::render(n, scheduled_time).map_err(|e| ScheduleError::BadInput(format!("message: {e}")))?;
     for t in &n.targets {
         if !d.config.targets.contains_key(t) {
             return Err(ScheduleError::BadInput(format!("no target `{t}` in the configuration")));
@@ -77,23 +123,26 @@ pub async fn run(d: &Dispatcher, input: Value, request_id: &str, deadline_ms: i6
     let results = futures::future::join_all(
         n.targets
             .iter()
-            .map(|t| send_once(d, &n.name, &scheduled_time, t, &message, deadline_ms)),
+            .map(|t| send_once(d, &n.name, scheduled_time, t, &message, deadline_ms)),
     )
     .await;
     let mut report = Report::default();
     let mut reasons = Vec::new();
+    let mut permanent = true;
     for (t, r) in n.targets.iter().zip(results) {
         match r {
-            Ok(true) => report.sent.push(t.clone()),
-            Ok(false) => report.already_sent.push(t.clone()),
+            Ok(Sent::Now) => report.sent.push(t.clone()),
+            Ok(Sent::Before) => report.already_sent.push(t.clone()),
+            Ok(Sent::Elsewhere) => report.elsewhere.push(t.clone()),
             Err(e) => {
-                tracing::warn!(request_id, notification = %n.name, target = %t, outcome = e.class(), reason = %e, "notification");
+                tracing::warn!(request_id, notification = %n.name, scheduled_time, target = %t, outcome = e.class(), reason = %e, "notification");
+                permanent &= e.is_permanent();
                 reasons.push(format!("{t}: {e}"));
             }
         }
     }
     for t in &report.sent {
-        tracing::info!(request_id, notification = %n.name, target = %t, outcome = "sent", "notification");
+        tracing::info!(request_id, notification = %n.name, scheduled_time, target = %t, outcome = "sent", "notification");
     }
     if reasons.is_empty() {
         Ok(report)
@@ -102,11 +151,12 @@ pub async fn run(d: &Dispatcher, input: Value, request_id: &str, deadline_ms: i6
             failed: reasons.len(),
             total: n.targets.len(),
             reasons: reasons.join("; "),
+            permanent,
         })
     }
 }
 
-/// Sends to one target once per scheduled run; false when an earlier attempt did.
+/// Sends to one target once per scheduled run.
 async fn send_once(
     d: &Dispatcher,
     name: &str,
@@ -114,7 +164,7 @@ async fn send_once(
     target: &str,
     message: &Message,
     deadline_ms: i64,
-) -> Result<bool, SendError> {
+) -> Result<Sent, SendError> {
     let started = std::time::Instant::now();
     let mut waits = Waits::default();
     let key = format!("effect#notification#{name}#{scheduled_time}#{target}");
@@ -126,9 +176,9 @@ async fn send_once(
         Claim::Claimed(o) | Claim::TookOver(o) => o,
         Claim::Held(r) if r.status == Status::Done => {
             d.emit_notify("scheduler", target, "already_sent", 0, &waits, started);
-            return Ok(false);
+            return Ok(Sent::Before);
         }
-        Claim::Held(_) => return Err(SendError::retryable("another attempt is sending it now")),
+        Claim::Held(_) => return Ok(Sent::Elsewhere),
     };
     let id = fifo_id(&key);
     match d
@@ -142,11 +192,17 @@ async fn send_once(
                 .await
                 .map_err(|e| SendError::retryable(e.to_string()))?;
             d.emit_notify("scheduler", target, "sent", parts, &waits, started);
-            Ok(true)
+            Ok(Sent::Now)
         }
         Err(e) => {
-            if let Err(release) = d.effects.release(&key, &owner).await {
-                tracing::warn!(key, error = %release, "could not release the notification claim");
+            // An ambiguous send may have been delivered: it is never sent a second time.
+            let settled = if matches!(e, SendError::Ambiguous(_)) {
+                d.effects.complete(&key, &owner).await
+            } else {
+                d.effects.release(&key, &owner).await
+            };
+            if let Err(store) = settled {
+                tracing::warn!(key, error = %store, "could not settle the notification claim");
             }
             d.emit_notify("scheduler", target, waits.outcome(&e), 0, &waits, started);
             Err(e)

@@ -20,6 +20,11 @@ pub const DEFAULT_DEDUP_RETENTION_SECS: u64 = 24 * 3600;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// Default lifetime of conversation state: one hour after its last change.
 pub const DEFAULT_STATE_TTL_SECS: u64 = 3600;
+/// How far back the scheduler's minute tick catches up runs it missed (an outage, a
+/// throttled or failed tick), in seconds.
+pub const DEFAULT_SCHEDULE_LOOKBACK_SECS: u64 = 900;
+/// How often a warm instance checks its configuration object for a change, in seconds.
+pub const DEFAULT_CONFIG_REFRESH_SECS: u64 = 60;
 
 /// Storage and queue settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +82,10 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Conversation state lifetime after its last change, in seconds.
     pub state_ttl_secs: u64,
+    /// How far back the scheduler's tick catches up missed runs, in seconds.
+    pub schedule_lookback_secs: u64,
+    /// How often the configuration's source is checked for a change, in seconds.
+    pub config_refresh_secs: u64,
     /// The dispatcher's rules.
     pub rules: Arc<Rules>,
     /// Outbound settings.
@@ -101,6 +110,8 @@ impl Default for Settings {
             dedup_retention_secs: DEFAULT_DEDUP_RETENTION_SECS,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             state_ttl_secs: DEFAULT_STATE_TTL_SECS,
+            schedule_lookback_secs: DEFAULT_SCHEDULE_LOOKBACK_SECS,
+            config_refresh_secs: DEFAULT_CONFIG_REFRESH_SECS,
             rules: Arc::new(Rules::default()),
             delivery: DeliverySettings::default(),
             targets: BTreeMap::new(),

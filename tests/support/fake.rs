@@ -51,6 +51,8 @@ struct Inner {
     robot_arrivals: Vec<i64>,
     /// Sends the fake throttled (DingTalk 130101), as DingTalk would.
     throttled: u32,
+    /// Platforms whose token endpoint refuses the caller's IP (not on the allow-list).
+    refused_ips: HashSet<String>,
 }
 
 /// The fake platform: started on a free port, stopped when the test's runtime ends.
@@ -132,6 +134,12 @@ impl FakePlatform {
             .unwrap()
             .always
             .insert(platform.to_owned(), (status, body.to_owned()));
+    }
+
+    /// Makes `platform`'s token endpoint refuse the caller's IP, as WeChat (40164) and WeCom
+    /// (60020) do when it is not on the account's allow-list.
+    pub fn refuse_ip(&self, platform: &str) {
+        self.inner.lock().unwrap().refused_ips.insert(platform.to_owned());
     }
 
     /// Stops scripted failures.
@@ -269,6 +277,19 @@ async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, 
         .collect();
 
     // Token endpoints.
+    let refused = |platform: &str| fake.inner.lock().unwrap().refused_ips.contains(platform);
+    if path == "/cgi-bin/stable_token" && refused("wechat") {
+        return reply(
+            200,
+            json!({"errcode": 40164, "errmsg": "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist rid: 6745a1b2-1c2d3e4f-5a6b7c8d"}),
+        );
+    }
+    if path == "/cgi-bin/gettoken" && refused("wecom") {
+        return reply(
+            200,
+            json!({"errcode": 60020, "errmsg": "not allow to access from your ip, hint: [1732500000123456789], from ip: 203.0.113.7"}),
+        );
+    }
     let token_of = |id: &str, secret: &str| {
         let i = fake.inner.lock().unwrap();
         i.apps.get(id).is_some_and(|s| s == secret)

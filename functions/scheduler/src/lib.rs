@@ -1,10 +1,17 @@
-//! The scheduler Lambda function's handler: the schedule's input in, a report out. A
-//! failure is returned as an error, so EventBridge Scheduler retries the invocation (its
-//! `RetryPolicy`) and finally puts it in the schedule's dead-letter queue with the error;
-//! targets already sent are not sent again on a retry. The flow is
-//! [`botgate::scheduler::run`].
+//! The scheduler Lambda function's handler. Two inputs:
+//!
+//! - the minute tick, `{"tick": "<aws.scheduler.scheduled-time>"}` from the one schedule in
+//!   `template.yaml`: every run of the configuration's schedules that is due is sent, each
+//!   once ([`botgate::schedules`]). A tick with a failed run returns an error, so the
+//!   failure shows in the function's errors; the run is tried again by the next ticks
+//!   while the look-back covers it.
+//! - a notification, `{"notification": "daily-report", ...}` (an ad-hoc run, or a schedule
+//!   of your own): sent once per scheduled time ([`botgate::scheduler::run`]). A failure is
+//!   returned as an error, so EventBridge Scheduler retries the invocation and finally puts
+//!   it in the schedule's dead-letter queue; targets already sent are not sent again.
 
 use botgate::dispatcher::Dispatcher;
+use botgate::schedules::Ticker;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -12,10 +19,38 @@ use serde_json::{Value, json};
 pub const DEADLINE_MARGIN_MS: i64 = 2_000;
 
 /// Handles one invocation.
-pub async fn handler(d: &Dispatcher, event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handler(d: &Dispatcher, ticker: &Ticker, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let request_id = event.context.request_id.clone();
     let deadline_ms =
         botgate::clock::invocation_deadline_ms(event.context.deadline, d.clock.now_ms(), DEADLINE_MARGIN_MS);
+    if let Some(tick) = tick_of(&event.payload) {
+        let report = ticker.tick(d, &request_id, deadline_ms).await;
+        tracing::info!(
+            request_id,
+            tick,
+            sent = report.sent.len(),
+            already_sent = report.already_sent.len(),
+            in_progress = report.in_progress.len(),
+            waiting = report.waiting.len(),
+            failed = report.failed.len(),
+            "tick"
+        );
+        if !report.is_ok() {
+            return Err(format!("tick {tick}: {}", report.failed.join("; ")).into());
+        }
+        return Ok(serde_json::to_value(&report)?);
+    }
     let report = botgate::scheduler::run(d, event.payload, &request_id, deadline_ms).await?;
     Ok(json!({"sent": report.sent, "already_sent": report.already_sent}))
+}
+
+/// The tick's scheduled time when the input is a tick (raw, or under an EventBridge
+/// envelope's `detail`).
+pub fn tick_of(input: &Value) -> Option<String> {
+    let input = input.get("detail").filter(|d| d.get("tick").is_some()).unwrap_or(input);
+    match input.get("tick")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(true) => Some("now".into()),
+        _ => None,
+    }
 }

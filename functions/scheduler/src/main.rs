@@ -1,5 +1,5 @@
 //! The scheduler Lambda function: build configuration, stores and the HTTP client once,
-//! then send the notification each schedule names.
+//! then answer each tick (the configuration's schedules) or notification input.
 
 use std::sync::Arc;
 
@@ -17,9 +17,10 @@ async fn main() -> Result<(), Error> {
     )
     .await?;
     let d = Arc::new(d);
+    let ticker = Arc::new(botgate::schedules::Ticker::new(botgate::schedules::TICK_PERIOD_MS));
     lambda_runtime::run(service_fn(move |event| {
-        let d = d.clone();
-        async move { scheduler::handler(&d, event).await }
+        let (d, ticker) = (d.clone(), ticker.clone());
+        async move { scheduler::handler(&d, &ticker, event).await }
     }))
     .await
 }

@@ -1,5 +1,5 @@
 //! Calls the scheduler handler with `events/scheduler-*.json` (a raw schedule input and one
-//! in an EventBridge envelope) on the example configuration, in dry run.
+//! in an EventBridge envelope, and the minute tick) on the example configuration, in dry run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,6 +11,7 @@ use botgate::config::EnvResolver;
 use botgate::delivery::transport::DryRun;
 use botgate::deps::DispatchStores;
 use botgate::metrics::Recorded;
+use botgate::schedules::{TICK_PERIOD_MS, Ticker};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 
@@ -21,9 +22,13 @@ fn root() -> PathBuf {
 }
 
 fn event(name: &str) -> LambdaEvent<Value> {
+    event_at(name, NOW_MS)
+}
+
+fn event_at(name: &str, now_ms: i64) -> LambdaEvent<Value> {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(root().join("events").join(name)).unwrap()).unwrap();
     let mut context = Context::default();
-    context.deadline = u64::try_from(NOW_MS + 60_000).unwrap();
+    context.deadline = u64::try_from(now_ms + 60_000).unwrap();
     LambdaEvent::new(v, context)
 }
 
@@ -41,11 +46,14 @@ async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
         Arc::new(Recorded::default()),
         botgate::handler::Registry::default(),
     );
-    let r = scheduler::handler(&d, event("scheduler-daily-report.json"))
+    let ticker = Ticker::new(TICK_PERIOD_MS);
+    let r = scheduler::handler(&d, &ticker, event("scheduler-daily-report.json"))
         .await
         .unwrap();
     assert_eq!(r["sent"], serde_json::json!(["ops-dingtalk", "ops-wecom"]));
-    let r = scheduler::handler(&d, event("scheduler-envelope.json")).await.unwrap();
+    let r = scheduler::handler(&d, &ticker, event("scheduler-envelope.json"))
+        .await
+        .unwrap();
     assert_eq!(r["sent"], serde_json::json!(["ops-feishu"]));
     let requests = transport.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 3);
@@ -66,7 +74,7 @@ async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
     );
     assert_eq!(body["card"]["header"]["template"], "green");
     // Scheduler retries the same run: nothing is sent twice.
-    let r = scheduler::handler(&d, event("scheduler-daily-report.json"))
+    let r = scheduler::handler(&d, &ticker, event("scheduler-daily-report.json"))
         .await
         .unwrap();
     assert_eq!(r["already_sent"], serde_json::json!(["ops-dingtalk", "ops-wecom"]));
@@ -74,6 +82,68 @@ async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
     // A bad input is an error (Scheduler retries, then dead-letters it with the message).
     let mut bad = event("scheduler-daily-report.json");
     bad.payload = serde_json::json!({"notification": "no-such"});
-    let e = scheduler::handler(&d, bad).await.unwrap_err().to_string();
+    let e = scheduler::handler(&d, &ticker, bad).await.unwrap_err().to_string();
     assert!(e.contains("no-such"), "{e}");
+}
+
+#[tokio::test]
+async fn the_minute_tick_sends_the_configured_daily_report_once() {
+    let config = botgate::deps::load_file(&root().join("examples/botgate.yaml"), &EnvResolver)
+        .await
+        .unwrap();
+    let transport = Arc::new(DryRun::recording());
+    // Tuesday 2026-11-24, 08:58:20 in Beijing: the first tick sees the schedule.
+    let clock = Arc::new(FixedClock::at_ms(1_795_481_900_000));
+    let d = botgate::deps::dispatcher_with(
+        Arc::new(config),
+        DispatchStores::in_memory(),
+        transport.clone(),
+        clock.clone(),
+        Arc::new(Recorded::default()),
+        botgate::handler::Registry::default(),
+    );
+    let ticker = Ticker::new(TICK_PERIOD_MS);
+    let r = scheduler::handler(&d, &ticker, tick(&clock)).await.unwrap();
+    assert_eq!(r["sent"], serde_json::json!([]), "nothing is due before 09:00");
+    clock.advance_ms(60_000);
+    scheduler::handler(&d, &ticker, tick(&clock)).await.unwrap();
+    clock.advance_ms(60_000); // 09:00:20
+    let r = scheduler::handler(&d, &ticker, tick(&clock)).await.unwrap();
+    assert_eq!(r["sent"], serde_json::json!(["daily-report@2026-11-24T01:00:00Z"]));
+    assert_eq!(
+        transport.requests.lock().unwrap().len(),
+        2,
+        "to ops-dingtalk and ops-wecom"
+    );
+    // The same tick again (a retry), and a fresh instance over the same store: nothing more.
+    let r = scheduler::handler(&d, &ticker, tick(&clock)).await.unwrap();
+    assert_eq!(r["sent"], serde_json::json!([]));
+    let fresh = Ticker::new(TICK_PERIOD_MS);
+    let r = scheduler::handler(&d, &fresh, tick(&clock)).await.unwrap();
+    assert_eq!(
+        r["already_sent"],
+        serde_json::json!(["daily-report@2026-11-24T01:00:00Z"])
+    );
+    assert_eq!(transport.requests.lock().unwrap().len(), 2);
+}
+
+fn tick(clock: &FixedClock) -> LambdaEvent<Value> {
+    event_at("scheduler-tick.json", botgate::clock::Clock::now_ms(clock))
+}
+
+#[test]
+fn a_tick_is_recognised_raw_and_in_an_envelope() {
+    assert_eq!(
+        scheduler::tick_of(&serde_json::json!({"tick": "2026-11-24T01:00:00Z"})).as_deref(),
+        Some("2026-11-24T01:00:00Z")
+    );
+    assert_eq!(
+        scheduler::tick_of(&serde_json::json!({"source": "aws.scheduler", "detail": {"tick": true}})).as_deref(),
+        Some("now")
+    );
+    assert_eq!(
+        scheduler::tick_of(&serde_json::json!({"notification": "daily-report"})),
+        None
+    );
+    assert_eq!(scheduler::tick_of(&serde_json::json!({"tick": 5})), None);
 }

@@ -105,6 +105,12 @@ pub struct Gateway {
     pub max_message_bytes: Option<Located<Num>>,
     /// How long conversation state lives after its last change, in seconds (default 3600).
     pub state_ttl_secs: Option<Located<Num>>,
+    /// How far back the scheduler's minute tick catches up runs it missed, in seconds
+    /// (default 900, 60 to 86400). Each due run is still sent once.
+    pub schedule_lookback_secs: Option<Located<Num>>,
+    /// How often a warm instance (and `botgate serve`) checks the configuration's source
+    /// (`s3://...` or a file) for a change, in seconds (default 60, at least 1).
+    pub config_refresh_secs: Option<Located<Num>>,
 }
 
 /// `delivery:` how the dispatcher sends.

@@ -43,6 +43,11 @@ impl SendError {
         }
     }
 
+    /// Whether trying again would fail the same way, or could deliver twice (ambiguous).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Permanent(_) | Self::Ambiguous(_))
+    }
+
     pub(crate) fn retryable(reason: impl Into<String>) -> Self {
         Self::Retryable {
             reason: reason.into(),
@@ -97,7 +102,32 @@ pub(crate) fn classify_code(
         0 => Ok(()),
         c if token_invalid.contains(&c) => Err(SendError::TokenInvalid(format!("{field} {c}: {msg}"))),
         c if retryable.contains(&c) => Err(SendError::retryable(format!("{field} {c}: {msg}"))),
-        c => Err(SendError::Permanent(format!("{field} {c}: {msg}"))),
+        c => match allow_list_hint(field, c) {
+            Some(hint) => Err(SendError::Permanent(format!("{field} {c}: {msg}; {hint}"))),
+            None => Err(SendError::Permanent(format!("{field} {c}: {msg}"))),
+        },
+    }
+}
+
+/// What to do when a platform refuses the caller's IP address: WeChat's 40164 (the
+/// Official Account's IP allow-list guards `token` and `stable_token`) and WeCom's 60020
+/// (an app's trusted IPs).
+pub(crate) fn allow_list_hint(field: &str, code: i64) -> Option<&'static str> {
+    if field != "errcode" {
+        return None;
+    }
+    match code {
+        40164 => Some(
+            "the caller's IP is not on the WeChat Official Account's IP allow-list: add botgate's egress IP \
+             (the stack output EgressIp, see docs/deploy.md \"A fixed egress IP\") under 设置与开发 > 基本配置 > \
+             IP白名单 (Settings and Development > Basic Configuration > IP whitelist); it applies after about 5 minutes",
+        ),
+        60020 => Some(
+            "the caller's IP is not among the WeCom app's trusted IPs: add botgate's egress IP (the stack output \
+             EgressIp, see docs/deploy.md \"A fixed egress IP\") under 应用管理 > the app > 企业可信IP \
+             (App Management > the app > Trusted enterprise IP) in the WeCom admin console",
+        ),
+        _ => None,
     }
 }
 

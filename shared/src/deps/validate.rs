@@ -16,7 +16,8 @@ use crate::delivery::{BaseUrls, DeliverySettings};
 use crate::notify::target::TargetSpec;
 use crate::rules::Rules;
 use crate::settings::{
-    Backends, DEFAULT_DEDUP_RETENTION_SECS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_STATE_TTL_SECS, Settings,
+    Backends, DEFAULT_CONFIG_REFRESH_SECS, DEFAULT_DEDUP_RETENTION_SECS, DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_SCHEDULE_LOOKBACK_SECS, DEFAULT_STATE_TTL_SECS, Settings,
 };
 use botgate_core::Platform;
 use scope::Scope;
@@ -52,17 +53,18 @@ pub(crate) fn settings(f: &ConfigFile, refs: &Resolved) -> Result<Settings, Conf
         .map(|a| alerts::routing(&mut s, a, &target_names, notify_api.is_some()))
         .unwrap_or_default();
     let serve = serve(&mut s, f.serve.as_ref());
-    retention(&mut s, f, &bots, gateway.1);
+    retention(&mut s, f, &bots, gateway.retention);
     if !s.is_clean() {
         return Err(ConfigError::many(s.into_problems()));
     }
-    let (backends, dedup_retention_secs, max_message_bytes, state_ttl_secs) = gateway;
     Ok(Settings {
         bots,
-        backends,
-        dedup_retention_secs,
-        max_message_bytes,
-        state_ttl_secs,
+        backends: gateway.backends,
+        dedup_retention_secs: gateway.retention,
+        max_message_bytes: gateway.max_message_bytes,
+        state_ttl_secs: gateway.state_ttl,
+        schedule_lookback_secs: gateway.schedule_lookback_secs,
+        config_refresh_secs: gateway.config_refresh_secs,
         rules: Arc::new(rules),
         delivery,
         targets,
@@ -202,7 +204,17 @@ pub(crate) fn api_only(a: &file::NotifyApi, refs: &Resolved) -> Result<crate::no
     }
 }
 
-fn gateway(s: &mut Scope<'_>, g: Option<&file::Gateway>) -> (Backends, u64, usize, u64) {
+/// The `gateway:` section, checked.
+struct GatewayParts {
+    backends: Backends,
+    retention: u64,
+    max_message_bytes: usize,
+    state_ttl: u64,
+    schedule_lookback_secs: u64,
+    config_refresh_secs: u64,
+}
+
+fn gateway(s: &mut Scope<'_>, g: Option<&file::Gateway>) -> GatewayParts {
     let default = file::Gateway::default();
     let g = g.unwrap_or(&default);
     let store = g.store.as_ref().map_or(StoreKind::Memory, |k| k.value);
@@ -252,6 +264,16 @@ fn gateway(s: &mut Scope<'_>, g: Option<&file::Gateway>) -> (Backends, u64, usiz
         .as_ref()
         .and_then(|n| s.num_in("gateway.state_ttl_secs", n, 1, 366 * 86_400))
         .unwrap_or(DEFAULT_STATE_TTL_SECS);
+    let schedule_lookback_secs = g
+        .schedule_lookback_secs
+        .as_ref()
+        .and_then(|n| s.num_in("gateway.schedule_lookback_secs", n, 60, 86_400))
+        .unwrap_or(DEFAULT_SCHEDULE_LOOKBACK_SECS);
+    let config_refresh_secs = g
+        .config_refresh_secs
+        .as_ref()
+        .and_then(|n| s.num_in("gateway.config_refresh_secs", n, 1, 86_400))
+        .unwrap_or(DEFAULT_CONFIG_REFRESH_SECS);
     let backends = Backends {
         store,
         queue,
@@ -259,7 +281,14 @@ fn gateway(s: &mut Scope<'_>, g: Option<&file::Gateway>) -> (Backends, u64, usiz
         queue_url: queue_url.map(|u| u.value),
         dead_letter_queue_url: dead_letter_queue_url.map(|u| u.value),
     };
-    (backends, retention, max_message_bytes, state_ttl)
+    GatewayParts {
+        backends,
+        retention,
+        max_message_bytes,
+        state_ttl,
+        schedule_lookback_secs,
+        config_refresh_secs,
+    }
 }
 
 fn delivery(s: &mut Scope<'_>, d: Option<&file::Delivery>) -> DeliverySettings {

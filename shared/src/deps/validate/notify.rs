@@ -7,6 +7,7 @@ use serde_json::json;
 use super::scope::Scope;
 use crate::config::file::{self, TargetType};
 use crate::notify::api::ApiSettings;
+use crate::notify::calendar;
 use crate::notify::escalation;
 use crate::notify::rate::RateRule;
 use crate::notify::scheduled::Notification;
@@ -320,6 +321,28 @@ pub(crate) fn notifications(
             s.invalid(&format!("{path}.message.{field}"), n.message.line, why);
             continue;
         }
+        let schedule = s.opt(n.schedule.as_ref());
+        let timezone = s.opt(n.timezone.as_ref());
+        let zone = timezone
+            .as_ref()
+            .map_or(calendar::DEFAULT_TIMEZONE, |t| t.value.as_str());
+        if let Some(e) = &schedule
+            && let Err(err) = calendar::Schedule::parse(name, &e.value, zone)
+        {
+            let (field, line) = match err {
+                calendar::ScheduleError::TimeZone { .. } => ("timezone", timezone.as_ref().map_or(e.line, |t| t.line)),
+                calendar::ScheduleError::Expression { .. } => ("schedule", e.line),
+            };
+            s.invalid(&format!("{path}.{field}"), line, err.why());
+            continue;
+        }
+        if schedule.is_none()
+            && let Some(t) = &timezone
+            && let Err(err) = calendar::Schedule::parse(name, "rate(1 day)", &t.value)
+        {
+            s.invalid(&format!("{path}.timezone"), t.line, err.why());
+            continue;
+        }
         let mut data = n.data.clone().unwrap_or_else(|| json!({}));
         s.refs().substitute_value(&mut data);
         out.insert(
@@ -329,8 +352,8 @@ pub(crate) fn notifications(
                 targets: names,
                 message,
                 data,
-                schedule: s.opt(n.schedule.as_ref()).map(|f| f.value),
-                timezone: s.opt(n.timezone.as_ref()).map(|f| f.value),
+                schedule: schedule.map(|f| f.value),
+                timezone: timezone.map(|f| f.value),
             },
         );
     }
