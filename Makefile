@@ -30,7 +30,7 @@ smoke: venv-deploy ## run the callback function under `cargo lambda watch` and i
 	scripts/smoke.sh
 
 sam: venv-deploy ## validate (cfn-lint) and build the SAM application, offline
-	sam validate --lint
+	scripts/validate-template.sh
 	sam build --beta-features
 
 events: ## regenerate events/ (API Gateway v2 samples at a fixed time)

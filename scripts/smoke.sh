@@ -18,7 +18,7 @@ trap cleanup EXIT
 cargo build -q -p botgate-cli -p callback -p dispatcher -p scheduler
 NOW="$(date +%s)" scripts/make-events.sh "$tmp/events" >/dev/null
 
-BOTGATE_CONFIG_FILE="$root/examples/botgate.yaml" AWS_LAMBDA_LOG_FORMAT=JSON \
+BOTGATE_CONFIG_URI="$root/examples/botgate.yaml" AWS_LAMBDA_LOG_FORMAT=JSON \
   cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes >"$log" 2>&1 &
 watch_pid=$!
 for _ in $(seq 1 120); do
@@ -50,6 +50,11 @@ try: print(len(json.load(sys.stdin)["sent"]))
 except Exception: print("none")')"
   if [ "$sent" != "none" ] && [ "$sent" -gt 0 ]; then pass=$((pass+1)); echo "ok   scheduler $name"; else fail=$((fail+1)); echo "FAIL scheduler $name: $out"; fi
 done
+# The minute tick: answered with a report of what was due (nothing, at most times of day).
+out="$(cargo lambda invoke scheduler --invoke-address 127.0.0.1 --invoke-port "$port" --output-format json --data-file events/scheduler-tick.json 2>&1 || true)"
+if printf '%s' "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert not r["failed"] and "sent" in r' 2>/dev/null; then
+  pass=$((pass+1)); echo "ok   scheduler tick"
+else fail=$((fail+1)); echo "FAIL scheduler tick: $out"; fi
 grep -q "dry run: the request botgate would send" "$log" || { echo "FAIL the dispatcher printed no dry-run request" >&2; fail=$((fail+1)); }
 echo "smoke: $pass passed, $fail failed"
 if [ "$fail" -ne 0 ]; then tail -50 "$log" >&2; exit 1; fi

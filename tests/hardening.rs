@@ -363,7 +363,7 @@ async fn serve_example(
     limits: botgate::settings::ServeSettings,
 ) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>, Server) {
     let d = memory_deps(config, SystemClock.now_ms());
-    let router = botgate_cli::serve::router(Arc::new(d), 1 << 20);
+    let router = botgate_cli::serve::router(Arc::new(botgate::reload::Live::new(d)), 1 << 20);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -72,7 +72,10 @@ async fn configured_schedules_run_on_the_local_clock_once_per_run() {
     assert_eq!(schedule::configured(&config).unwrap().len(), 2);
     let clock = Arc::new(FixedClock::at_ms(START_MS));
     let (d, _) = dispatcher(config, DispatchStores::in_memory(), clock.clone(), Registry::default());
-    let runner = tokio::spawn(schedule::run(Arc::new(d), Duration::from_millis(5)));
+    let runner = tokio::spawn(schedule::run(
+        Arc::new(botgate::reload::Live::new(d)),
+        Duration::from_millis(5),
+    ));
 
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(texts(&fake).is_empty(), "nothing is due before 09:00");

@@ -54,7 +54,7 @@ async fn hello_server() -> SocketAddr {
 async fn botgate_server(deps: Deps) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = botgate_cli::serve::router(Arc::new(deps), 300 * 1024);
+    let app = botgate_cli::serve::router(Arc::new(botgate::reload::Live::new(deps)), 300 * 1024);
     tokio::spawn(async move {
         let _ = axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app).await;
     });

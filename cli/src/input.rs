@@ -16,9 +16,9 @@ pub struct BotSource {
     /// The bot's credentials (JSON, the vectors' field names).
     #[arg(long, conflicts_with = "config")]
     pub credentials: Option<PathBuf>,
-    /// A botgate configuration (YAML); use with --bot.
+    /// A botgate configuration (YAML): a path or s3://bucket/key; use with --bot.
     #[arg(long, requires = "bot")]
-    pub config: Option<PathBuf>,
+    pub config: Option<String>,
     /// The bot id in --config.
     #[arg(long, requires = "config")]
     pub bot: Option<String>,
@@ -39,7 +39,7 @@ impl BotSource {
                 let config = load_config(path)?;
                 let b = config.bots.get(bot).with_context(|| {
                     let ids: Vec<&str> = config.bots.keys().map(String::as_str).collect();
-                    format!("{} has no bot `{bot}` (bots: {})", path.display(), ids.join(", "))
+                    format!("{path} has no bot `{bot}` (bots: {})", ids.join(", "))
                 })?;
                 if let Some(p) = self.platform
                     && p != b.platform
@@ -53,21 +53,42 @@ impl BotSource {
     }
 }
 
-/// Loads a configuration with every reference kind resolved (`${ssm:..}` and
-/// `${secretsmanager:..}` too, with the `aws` feature): for `serve` and `send`.
-pub async fn load_config_resolved(path: &Path) -> Result<Settings> {
-    #[cfg(feature = "aws")]
-    let resolver = botgate::aws::AwsResolver::new();
-    #[cfg(not(feature = "aws"))]
-    let resolver = EnvResolver;
-    botgate::deps::load_file(path, &resolver)
-        .await
-        .with_context(|| format!("configuration {}", path.display()))
+/// The text of the configuration at `uri` (a path, or `s3://bucket/key` with the `aws`
+/// feature), with its version tag.
+pub async fn read_config(uri: &str) -> Result<botgate::reload::source::Fetched> {
+    let parsed = botgate::reload::source::ConfigUri::parse(uri)?;
+    match botgate::reload::source::Source::new(parsed).fetch(None).await? {
+        botgate::reload::source::Fetch::Changed(f) => Ok(f),
+        botgate::reload::source::Fetch::Unchanged => bail!("{uri}: nothing read"),
+    }
 }
 
-/// Loads a configuration, resolving `${env:...}` references.
-pub fn load_config(path: &Path) -> Result<Settings> {
-    block_on(async { Ok(botgate::deps::load_file(path, &EnvResolver).await?) })
+/// The resolver of every reference kind (`${ssm:..}` and `${secretsmanager:..}` too, with
+/// the `aws` feature).
+pub fn resolver() -> std::sync::Arc<dyn botgate::config::Resolver> {
+    #[cfg(feature = "aws")]
+    return std::sync::Arc::new(botgate::aws::AwsResolver::new());
+    #[cfg(not(feature = "aws"))]
+    std::sync::Arc::new(EnvResolver)
+}
+
+/// Loads a configuration (a path or `s3://bucket/key`) with every reference kind resolved:
+/// for `serve`, `send`, `render` and `schedules`.
+pub async fn load_config_resolved(uri: &str) -> Result<Settings> {
+    let text = read_config(uri).await?.text;
+    botgate::deps::load_yaml(&text, resolver().as_ref())
+        .await
+        .with_context(|| format!("configuration {uri}"))
+}
+
+/// Loads a configuration (a path or `s3://bucket/key`), resolving `${env:...}` references.
+pub fn load_config(uri: &str) -> Result<Settings> {
+    block_on(async {
+        let text = read_config(uri).await?.text;
+        botgate::deps::load_yaml(&text, &EnvResolver)
+            .await
+            .with_context(|| format!("configuration {uri}"))
+    })
 }
 
 /// Runs a command's future on a single-threaded runtime.

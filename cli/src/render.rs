@@ -23,7 +23,7 @@ pub struct Args {
     /// The configuration: its `notify_api` settings (time offset, who is mentioned) and
     /// its `targets:`.
     #[arg(long, default_value = "examples/botgate.yaml")]
-    config: PathBuf,
+    config: String,
     /// Print the requests this target (or each target of this router) would get, a dry
     /// run, instead of each platform's body.
     #[arg(long)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use botgate::dispatcher::Dispatcher;
+use botgate::reload::Live;
 use botgate::schedules::Ticker;
 
 pub use botgate::notify::calendar::{DEFAULT_TIMEZONE, Schedule, ScheduleError, configured, describe, input};
@@ -16,13 +17,15 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// Time allowed to one tick's runs (the scheduler function's timeout in `template.yaml`).
 pub const RUN_DEADLINE_MS: i64 = 120_000;
 
-/// Runs the configuration's schedules on the dispatcher's clock until dropped. A tick
+/// Runs the configuration's schedules on the dispatcher's clock until dropped, on the live
+/// configuration (a schedule added or removed by a reload starts or stops). A tick
 /// starts whenever a run is due, without waiting for the one before (runs claimed by a
 /// tick still in flight are left to it); `tick` bounds each wait, so a test's virtual
 /// clock is followed.
-pub async fn run(d: Arc<Dispatcher>, tick: Duration) {
+pub async fn run(live: Arc<Live<Dispatcher>>, tick: Duration) {
     let ticker = Arc::new(Ticker::new(0));
     loop {
+        let d = live.get();
         let now_ms = d.clock.now_ms();
         if ticker.has_due(&d.config, now_ms) {
             let (d, ticker) = (d.clone(), ticker.clone());

@@ -2,8 +2,6 @@
 //! their time zone (and UTC), to check an expression before deploying it; `--run NAME`
 //! runs one notification now through the scheduler's flow.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, Utc};
 
@@ -15,7 +13,7 @@ use crate::schedule::{self, Schedule};
 pub struct Args {
     /// The configuration (YAML) holding the `notifications:`.
     #[arg(long, default_value = "examples/botgate.yaml")]
-    config: PathBuf,
+    config: String,
     /// How many upcoming runs to list per schedule.
     #[arg(long, default_value_t = 3)]
     count: usize,

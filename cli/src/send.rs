@@ -2,8 +2,6 @@
 //! split to the platform's size limit and within its rate limit. With `--dry-run` (or
 //! `delivery.dry_run` in the configuration) it prints the signed request instead.
 
-use std::path::PathBuf;
-
 use anyhow::{Result, anyhow};
 use botgate::message::{Mentions, Message};
 
@@ -14,7 +12,7 @@ use crate::Outcome;
 pub struct Args {
     /// The configuration (YAML) holding the `targets:`.
     #[arg(long, default_value = "examples/botgate.yaml")]
-    config: PathBuf,
+    config: String,
     /// The target's name (a key of `targets:`).
     #[arg(long)]
     target: String,

@@ -3,7 +3,6 @@
 //! and the configured notifications' schedules on the local clock.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -18,6 +17,7 @@ use botgate::dispatcher::{Dispatcher, Record};
 use botgate::inbound::Request;
 use botgate::metrics::{Discard, MetricsSink, Stdout};
 use botgate::queue::memory::MemoryQueue;
+use botgate::reload::{Live, Reconfigure, Reloader};
 
 use crate::Outcome;
 
@@ -26,7 +26,7 @@ use crate::Outcome;
 pub struct Args {
     /// The configuration (YAML).
     #[arg(long, default_value = "examples/botgate.yaml")]
-    config: PathBuf,
+    config: String,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -46,7 +46,7 @@ pub struct Args {
 
 /// The HTTP adapter: turns an axum request into the platform layer's and back.
 pub async fn handle(
-    State(deps): State<Arc<Deps>>,
+    State(live): State<Arc<Live<Deps>>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -66,6 +66,7 @@ pub async fn handle(
         headers: header_pairs,
         body: &body,
     };
+    let deps = live.get();
     let r = callback::handle(&deps, uri.path(), &req, &request_id).await;
     let status = axum::http::StatusCode::from_u16(r.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     (status, [(axum::http::header::CONTENT_TYPE, r.content_type)], r.body)
@@ -75,8 +76,8 @@ fn hex_id() -> String {
     botgate::crypto::random_nonce(16)
 }
 
-/// The router serving every callback route.
-pub fn router(deps: Arc<Deps>, body_limit: usize) -> Router {
+/// The router serving every callback route on the live configuration.
+pub fn router(deps: Arc<Live<Deps>>, body_limit: usize) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(handle)
@@ -108,7 +109,7 @@ const MAX_RECEIVES: u32 = 5;
 /// Runs the dispatcher on the in-memory queue, as Lambda runs it on SQS: batches of up to
 /// ten, failed records retried with a growing pause (or when their target's rate limit
 /// allows), then reported as dead letters.
-async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
+async fn dispatch_memory(queue: Arc<MemoryQueue>, live: Arc<Live<Dispatcher>>) {
     let mut retries: Vec<(Record, tokio::time::Instant)> = Vec::new();
     loop {
         let next_retry = retries.iter().map(|(_, at)| *at).min();
@@ -121,6 +122,7 @@ async fn dispatch_memory(queue: Arc<MemoryQueue>, dispatcher: Arc<Dispatcher>) {
                 }
             } => {}
         }
+        let dispatcher = live.get();
         let now = tokio::time::Instant::now();
         let (due, later): (Vec<_>, Vec<_>) = retries.drain(..).partition(|(_, at)| *at <= now);
         retries = later;
@@ -194,9 +196,10 @@ fn held_until(retries: &[(Record, tokio::time::Instant)], rec: &Record) -> Optio
 async fn dispatch_sqs(
     queue: botgate::queue::sqs::SqsQueue,
     dead_letters: Option<botgate::queue::sqs::SqsQueue>,
-    dispatcher: Arc<Dispatcher>,
+    live: Arc<Live<Dispatcher>>,
 ) {
     loop {
+        let dispatcher = live.get();
         let deadline = dispatcher.clock.now_ms() + 30_000;
         if let Err(e) = queue.poll_once(&dispatcher, dead_letters.as_ref(), 10, deadline).await {
             tracing::warn!(error = %e, "polling the queue failed; retrying in 5 s");
@@ -229,6 +232,38 @@ fn self_command() -> String {
     match exe.strip_prefix(&cwd) {
         Ok(rel) => rel.display().to_string(),
         Err(_) => exe.display().to_string(),
+    }
+}
+
+/// Checks the configuration's source every second once its refresh interval has passed,
+/// and swaps a new valid configuration into the gateway and the dispatcher (both or
+/// neither). The listener's limits and the backends stay as they started.
+async fn reload(reloader: Reloader, gateway: Arc<Live<Deps>>, dispatcher: Option<Arc<Live<Dispatcher>>>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let now_ms = gateway.get().clock.now_ms();
+        let Some(settings) = reloader.check(now_ms).await else {
+            continue;
+        };
+        let settings = Arc::new(settings);
+        let next_dispatcher = match &dispatcher {
+            Some(d) => match d.get().reconfigured(settings.clone()) {
+                Ok(next) => Some(next),
+                Err(e) => {
+                    reloader.refused_apply(&e, now_ms);
+                    continue;
+                }
+            },
+            None => None,
+        };
+        if let Err(e) = gateway.apply(&settings) {
+            reloader.refused_apply(&e, now_ms);
+            continue;
+        }
+        if let (Some(d), Some(next)) = (&dispatcher, next_dispatcher) {
+            d.set(next);
+        }
+        println!("botgate: configuration reloaded from {}", reloader.uri());
     }
 }
 
@@ -307,7 +342,12 @@ pub fn body_limit(config: &botgate::Settings) -> usize {
 }
 
 async fn serve(args: Args) -> Result<Outcome> {
-    let config = crate::input::load_config_resolved(&args.config).await?;
+    let metrics: Arc<dyn MetricsSink> = if args.emf { Arc::new(Stdout) } else { Arc::new(Discard) };
+    let source = botgate::reload::source::Source::new(botgate::reload::source::ConfigUri::parse(&args.config)?);
+    let now_ms = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
+    let (reloader, config) = Reloader::start(source, crate::input::resolver(), "serve", metrics.clone(), now_ms)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let body_limit = body_limit(&config);
     let bots: Vec<(String, String)> = config
         .bots
@@ -317,7 +357,7 @@ async fn serve(args: Args) -> Result<Outcome> {
     let backends = (config.backends.store, config.backends.queue);
     let dry_run = config.delivery.dry_run;
     let rules = config.rules.len();
-    let metrics: Arc<dyn MetricsSink> = if args.emf { Arc::new(Stdout) } else { Arc::new(Discard) };
+    let refresh_secs = config.config_refresh_secs;
     let schedules = if args.no_schedules {
         Vec::new()
     } else {
@@ -339,8 +379,10 @@ async fn serve(args: Args) -> Result<Outcome> {
         .map_err(anyhow::Error::msg)?;
         // Digests go on the queue the gateway fills.
         d.queue = Some(deps.queue.clone());
-        Some(Arc::new(d))
+        Some(Arc::new(Live::new(d)))
     };
+    let gateway = Arc::new(Live::new(deps));
+    drop(tokio::spawn(reload(reloader, gateway.clone(), dispatcher.clone())));
     let schedule_lines = schedule_lines(&schedules, chrono::Utc::now());
     if let (Some(d), false) = (&dispatcher, schedules.is_empty()) {
         drop(tokio::spawn(crate::schedule::run(d.clone(), crate::schedule::TICK)));
@@ -351,13 +393,11 @@ async fn serve(args: Args) -> Result<Outcome> {
             #[cfg(feature = "aws")]
             QueueKind::Sqs => {
                 let sdk = aws_config::load_from_env().await;
-                let url = deps.config.backends.queue_url.clone().unwrap_or_default();
-                let queue = botgate::queue::sqs::SqsQueue::new(
-                    aws_sdk_sqs::Client::new(&sdk),
-                    url,
-                    deps.config.max_message_bytes,
-                );
-                let dead_letters = botgate::deps::dead_letter_queue(&deps.config).await;
+                let config = gateway.get().config.clone();
+                let url = config.backends.queue_url.clone().unwrap_or_default();
+                let queue =
+                    botgate::queue::sqs::SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url, config.max_message_bytes);
+                let dead_letters = botgate::deps::dead_letter_queue(&config).await;
                 drop(tokio::spawn(dispatch_sqs(queue, dead_letters, dispatcher)));
             }
             #[cfg(not(feature = "aws"))]
@@ -402,8 +442,10 @@ async fn serve(args: Args) -> Result<Outcome> {
     for (id, platform) in &bots {
         println!("  {platform:<9} http://{addr}/{platform}/{id}");
     }
-    if deps.config.notify_api.is_some() {
-        for line in notify_lines(&deps.config, &addr.to_string()) {
+    let config = gateway.get().config.clone();
+    println!("  config: {} (checked for changes every {refresh_secs} s)", args.config);
+    if config.notify_api.is_some() {
+        for line in notify_lines(&config, &addr.to_string()) {
             println!("{line}");
         }
     }
@@ -412,11 +454,11 @@ async fn serve(args: Args) -> Result<Outcome> {
         println!(
             "  {} event --config {} --bot {id} --format curl --url http://{addr} | sh",
             self_command(),
-            args.config.display()
+            args.config
         );
     }
-    let limits = deps.config.serve.clone();
-    let app = router(Arc::new(deps), body_limit);
+    let limits = config.serve.clone();
+    let app = router(gateway, body_limit);
     crate::http::serve(listener, app, limits, shutdown_signal()).await?;
     println!("botgate: stopped");
     Ok(Outcome::Ok)

@@ -185,6 +185,16 @@ impl std::fmt::Debug for Delivery {
 pub const DRY_RUN_TOKEN: &str = "DRY-RUN-TOKEN";
 
 impl Delivery {
+    /// The transport it sends through, shared.
+    pub fn shared_transport(&self) -> Arc<dyn Transport> {
+        self.transport.clone()
+    }
+
+    /// Its token cache, shared.
+    pub fn shared_tokens(&self) -> Arc<TokenCache> {
+        self.tokens.clone()
+    }
+
     /// A delivery layer.
     pub fn new(transport: Arc<dyn Transport>, tokens: Arc<TokenCache>, clock: Arc<dyn Clock>) -> Self {
         Self {

@@ -132,9 +132,39 @@ pub fn dispatcher_with(
     metrics: Arc<dyn MetricsSink>,
     handlers: Registry,
 ) -> Dispatcher {
-    let limiter = stores.limiter.clone();
     let tokens = Arc::new(TokenCache::new(stores.tokens, clock.clone()));
-    let mut delivery = Delivery::new(transport, tokens, clock.clone());
+    assemble(
+        config,
+        Parts {
+            effects: stores.effects,
+            state: stores.state,
+            limiter: stores.limiter,
+            tokens,
+            transport,
+        },
+        clock,
+        metrics,
+        handlers,
+    )
+}
+
+/// What a dispatcher keeps across a configuration reload.
+struct Parts {
+    effects: Arc<dyn DedupStore>,
+    state: Arc<dyn StateStore>,
+    limiter: Arc<dyn crate::notify::rate::RateLimiter>,
+    tokens: Arc<TokenCache>,
+    transport: Arc<dyn Transport>,
+}
+
+fn assemble(
+    config: Arc<Settings>,
+    parts: Parts,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<dyn MetricsSink>,
+    handlers: Registry,
+) -> Dispatcher {
+    let mut delivery = Delivery::new(parts.transport, parts.tokens, clock.clone());
     delivery.urls = config.delivery.base_urls.clone();
     delivery.retry = config.delivery.retry;
     delivery.dry_run = config.delivery.dry_run;
@@ -146,19 +176,66 @@ pub fn dispatcher_with(
             config.clone(),
             delivery.clone(),
             escalator(&config),
-            limiter,
-            stores.effects.clone(),
+            parts.limiter,
+            parts.effects.clone(),
             clock.clone(),
         )),
         config,
         handlers,
-        effects: stores.effects,
-        state: stores.state,
+        effects: parts.effects,
+        state: parts.state,
         delivery,
         clock,
         metrics,
         queue: None,
     }
+}
+
+/// `d` on a new configuration: the same stores, token cache, queue, clock, metrics and
+/// handlers (and transport, unless the new configuration changes the dry run or the
+/// timeout). The backends cannot change on a reload: they are the deployment's.
+pub fn reconfigured_dispatcher(d: &Dispatcher, config: Arc<Settings>) -> Result<Dispatcher, String> {
+    same_backends(&d.config, &config)?;
+    let transport = if d.config.delivery.dry_run == config.delivery.dry_run
+        && d.config.delivery.timeout_ms == config.delivery.timeout_ms
+    {
+        d.delivery.shared_transport()
+    } else {
+        transport(&config)?
+    };
+    let parts = Parts {
+        effects: d.effects.clone(),
+        state: d.state.clone(),
+        limiter: d.notifier.limiter(),
+        tokens: d.delivery.shared_tokens(),
+        transport,
+    };
+    let mut out = assemble(config, parts, d.clock.clone(), d.metrics.clone(), d.handlers.clone());
+    out.queue = d.queue.clone();
+    Ok(out)
+}
+
+/// `deps` on a new configuration: the same store, queue, clock and metrics.
+pub fn reconfigured_gateway(deps: &Deps, config: Arc<Settings>) -> Result<Deps, String> {
+    same_backends(&deps.config, &config)?;
+    Ok(Deps {
+        config,
+        store: deps.store.clone(),
+        queue: deps.queue.clone(),
+        clock: deps.clock.clone(),
+        metrics: deps.metrics.clone(),
+    })
+}
+
+fn same_backends(old: &Settings, new: &Settings) -> Result<(), String> {
+    if old.backends == new.backends && old.max_message_bytes == new.max_message_bytes {
+        return Ok(());
+    }
+    Err(
+        "gateway.store, table, queue, queue_url, dead_letter_queue_url and max_message_bytes are the \
+         deployment's and cannot change on a reload: redeploy (or restart) to change them"
+            .into(),
+    )
 }
 
 /// Where SNS and e-mail targets go: printed in a dry run, else the AWS SDK (clients made on
@@ -249,19 +326,6 @@ pub async fn dead_letter_queue(config: &Settings) -> Option<crate::queue::sqs::S
     ))
 }
 
-/// Loads the configuration of a Lambda function: `BOTGATE_CONFIG` (the YAML itself) or
-/// `BOTGATE_CONFIG_FILE` (a path), with `${env:..}`, `${ssm:..}` and
-/// `${secretsmanager:..}` references resolved.
-#[cfg(feature = "aws")]
-pub async fn load_config_from_env() -> Result<Settings, String> {
-    let resolver = crate::aws::AwsResolver::new();
-    if let Ok(text) = std::env::var("BOTGATE_CONFIG") {
-        return load_yaml(&text, &resolver).await.map_err(|e| e.to_string());
-    }
-    let path = std::env::var("BOTGATE_CONFIG_FILE").map_err(|_| "set BOTGATE_CONFIG (YAML) or BOTGATE_CONFIG_FILE")?;
-    load_file(Path::new(&path), &resolver).await.map_err(|e| e.to_string())
-}
-
 /// Reads, resolves and validates a configuration: every reference resolved with
 /// `resolver`, every problem reported with its path and line.
 pub async fn load_yaml(text: &str, resolver: &dyn Resolver) -> Result<Settings, ConfigError> {
@@ -280,6 +344,17 @@ pub async fn load(text: &str, mode: Mode<'_>) -> Result<Settings, ConfigError> {
     let tree = config::parse_tree(text)?;
     let refs = Resolved::collect(&tree, mode).await.map_err(ConfigError::many)?;
     validate::settings(&file, &refs)
+}
+
+/// [`load`] with the digest of the resolved references ([`Resolved::fingerprint`]), so a
+/// reload can tell a rotated secret from an unchanged one.
+pub async fn load_fingerprinted(text: &str, resolver: &dyn Resolver) -> Result<(Settings, [u8; 32]), ConfigError> {
+    let file = config::parse(text)?;
+    let tree = config::parse_tree(text)?;
+    let refs = Resolved::collect(&tree, Mode::Resolve(resolver))
+        .await
+        .map_err(ConfigError::many)?;
+    Ok((validate::settings(&file, &refs)?, refs.fingerprint()))
 }
 
 /// Every problem of a configuration, for `botgate config check` (empty: it is valid).

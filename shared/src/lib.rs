@@ -24,6 +24,7 @@ pub mod handler;
 pub mod metrics;
 pub mod notify;
 pub mod queue;
+pub mod reload;
 pub mod rules;
 pub mod scheduler;
 pub mod schedules;

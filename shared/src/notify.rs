@@ -58,6 +58,11 @@ impl std::fmt::Debug for Notifier {
 }
 
 impl Notifier {
+    /// The rate limiter it shares with other instances.
+    pub fn limiter(&self) -> Arc<dyn RateLimiter> {
+        self.limiter.clone()
+    }
+
     /// A notifier over the configuration's targets, remembering sent parts in `effects`.
     /// SNS and e-mail targets go through `escalator`.
     pub fn new(

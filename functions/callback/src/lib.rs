@@ -4,6 +4,7 @@
 
 use botgate::callback::{self, Deps};
 use botgate::inbound::Request as InboundRequest;
+use botgate::reload::{Live, Reloader};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 /// Handles one invocation. Bad input is an `Ok` response with a 4xx, never an `Err`.
@@ -30,7 +31,17 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error>
         .body(Body::Text(r.body))?)
 }
 
-/// Loads the configuration (see [`botgate::deps::load_config_from_env`]).
-pub async fn load_config() -> Result<botgate::Settings, Error> {
-    Ok(botgate::deps::load_config_from_env().await?)
+/// Handles one invocation on the live configuration: first, once the refresh interval has
+/// passed, the configuration's source is checked and a new valid configuration swapped in
+/// ([`botgate::reload`]).
+pub async fn handle_live(
+    live: &Live<Deps>,
+    reloader: Option<&Reloader>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
+    if let Some(r) = reloader {
+        let now_ms = live.get().clock.now_ms();
+        r.refresh(live, now_ms).await;
+    }
+    handler(&live.get(), req).await
 }

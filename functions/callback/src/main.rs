@@ -1,4 +1,5 @@
-//! The callback Lambda function: build configuration and clients once, then serve.
+//! The callback Lambda function: build configuration and clients once, then serve,
+//! reloading the configuration when its source changes.
 
 use std::sync::Arc;
 
@@ -10,12 +11,15 @@ use lambda_http::{Error, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = callback::load_config().await?;
-    let (deps, _) = botgate::deps::build(config, Arc::new(botgate::metrics::Stdout)).await?;
-    let deps = Arc::new(deps);
+    let metrics = Arc::new(botgate::metrics::Stdout);
+    let now_ms = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
+    let (config, reloader) = botgate::reload::from_env("callback", metrics.clone(), now_ms).await?;
+    let (deps, _) = botgate::deps::build(config, metrics).await?;
+    let live = Arc::new(botgate::reload::Live::new(deps));
+    let reloader = Arc::new(reloader);
     lambda_http::run(service_fn(move |req| {
-        let deps = deps.clone();
-        async move { callback::handler(&deps, req).await }
+        let (live, reloader) = (live.clone(), reloader.clone());
+        async move { callback::handle_live(&live, reloader.as_ref().as_ref(), req).await }
     }))
     .await
 }

@@ -1,5 +1,6 @@
 //! The scheduler Lambda function: build configuration, stores and the HTTP client once,
-//! then answer each tick (the configuration's schedules) or notification input.
+//! then answer each tick (the configuration's schedules) or notification input, reloading
+//! the configuration when its source changes.
 
 use std::sync::Arc;
 
@@ -8,19 +9,21 @@ use lambda_runtime::{Error, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Arc::new(botgate::deps::load_config_from_env().await?);
-    let d = botgate::deps::dispatcher(
-        config,
-        Arc::new(botgate::metrics::Stdout),
-        botgate::handler::Registry::default(),
-        None,
-    )
-    .await?;
-    let d = Arc::new(d);
+    let metrics = Arc::new(botgate::metrics::Stdout);
+    let now_ms = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
+    let (config, reloader) = botgate::reload::from_env("scheduler", metrics.clone(), now_ms).await?;
+    let d = botgate::deps::dispatcher(Arc::new(config), metrics, botgate::handler::Registry::default(), None).await?;
+    let live = Arc::new(botgate::reload::Live::new(d));
+    let reloader = Arc::new(reloader);
     let ticker = Arc::new(botgate::schedules::Ticker::new(botgate::schedules::TICK_PERIOD_MS));
     lambda_runtime::run(service_fn(move |event| {
-        let (d, ticker) = (d.clone(), ticker.clone());
-        async move { scheduler::handler(&d, &ticker, event).await }
+        let (live, reloader, ticker) = (live.clone(), reloader.clone(), ticker.clone());
+        async move {
+            if let Some(r) = reloader.as_ref() {
+                r.refresh(&live, live.get().clock.now_ms()).await;
+            }
+            scheduler::handler(&live.get(), &ticker, event).await
+        }
     }))
     .await
 }

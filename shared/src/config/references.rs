@@ -135,6 +135,22 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// A digest of every resolved value: equal digests, equal values (a rotated secret
+    /// changes it). Never log the values; the digest says nothing about them.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let mut keys: Vec<(&String, &String)> = self.values.iter().collect();
+        keys.sort();
+        let mut h = sha2::Sha256::new();
+        for (k, v) in keys {
+            h.update(k.as_bytes());
+            h.update([0]);
+            h.update(v.as_bytes());
+            h.update([0]);
+        }
+        h.finalize().into()
+    }
+
     /// Finds every reference in `tree` (the file parsed as plain YAML), checks its syntax,
     /// and resolves each distinct one once, all concurrently. Problems name the path.
     pub async fn collect(tree: &Value, mode: Mode<'_>) -> Result<Self, Vec<Problem>> {

@@ -119,12 +119,12 @@ pub(crate) fn allow_list_hint(field: &str, code: i64) -> Option<&'static str> {
     match code {
         40164 => Some(
             "the caller's IP is not on the WeChat Official Account's IP allow-list: add botgate's egress IP \
-             (the stack output EgressIp, see docs/deploy.md \"A fixed egress IP\") under 设置与开发 > 基本配置 > \
+             (the stack output EgressIp with EgressMode new-vpc; README \"A fixed egress IP\") under 设置与开发 > 基本配置 > \
              IP白名单 (Settings and Development > Basic Configuration > IP whitelist); it applies after about 5 minutes",
         ),
         60020 => Some(
             "the caller's IP is not among the WeCom app's trusted IPs: add botgate's egress IP (the stack output \
-             EgressIp, see docs/deploy.md \"A fixed egress IP\") under 应用管理 > the app > 企业可信IP \
+             EgressIp with EgressMode new-vpc; README \"A fixed egress IP\") under 应用管理 > the app > 企业可信IP \
              (App Management > the app > Trusted enterprise IP) in the WeCom admin console",
         ),
         _ => None,
