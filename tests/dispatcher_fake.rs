@@ -17,7 +17,7 @@ use botgate::rules::{Action, StateChange};
 use botgate::store::ClaimRequest;
 use botgate::{EventKind, Message};
 use botgate_tests::fake::{FORWARD_SECRET, FakePlatform};
-use botgate_tests::{action_outcomes, dispatcher, fake_config, record, sample_event};
+use botgate_tests::{action_outcomes, dispatcher, fake_config, record, sample_event, traced_record};
 
 const NOW: i64 = 1_795_440_463;
 
@@ -308,7 +308,7 @@ async fn forwards_are_signed_and_checked_by_the_receiver() {
     let deadline = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock) + 25_000;
     let (d, metrics) = dispatcher(config.clone(), DispatchStores::in_memory(), system, Registry::default());
     let ev = sample_event(&config, "wecom-demo", SampleKind::Message, "hello", NOW);
-    d.process_record("t", &record("m1", "wecom-demo", &ev), deadline)
+    d.process_record("t", &traced_record("m1", "wecom-demo", &ev, Some("apigw-7")), deadline)
         .await
         .unwrap();
     let bad = sample_event(&config, "wechat-demo", SampleKind::Message, "hello", NOW);
@@ -321,6 +321,7 @@ async fn forwards_are_signed_and_checked_by_the_receiver() {
     assert_eq!(got[0].body["bot"], "wecom-demo");
     assert_eq!(got[0].headers["x-botgate-event-id"], ev.event_id);
     assert_eq!(got[0].headers["x-botgate-delivery"].len(), 64);
+    assert_eq!(got[0].headers["x-botgate-trace-id"], "apigw-7", "the trace goes on");
     assert_eq!(
         action_outcomes(&metrics),
         [

@@ -355,7 +355,7 @@ async fn over_the_rate_limit_a_notification_is_put_back_until_the_limit_allows_a
     );
     assert_eq!(lines[0]["platform"], "wecom");
     assert_eq!(
-        lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+        lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][1],
         json!(["component", "target", "outcome"])
     );
 }

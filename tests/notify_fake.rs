@@ -223,6 +223,7 @@ async fn a_retried_notification_sends_only_the_parts_not_sent() {
         fold: None,
         alert: None,
         digest: None,
+        trace_id: None,
     };
     let msg = job.outgoing(system.now_ms()).unwrap();
     let record = botgate::dispatcher::Record {

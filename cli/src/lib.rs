@@ -4,6 +4,7 @@ pub mod cipher;
 pub mod config;
 #[cfg(feature = "aws")]
 pub mod dlq;
+pub mod doctor;
 pub mod event;
 pub mod http;
 pub mod input;

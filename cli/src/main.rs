@@ -3,7 +3,7 @@
 
 #[cfg(feature = "aws")]
 use botgate_cli::dlq;
-use botgate_cli::{Outcome, cipher, config, event, render, schedules, send, serve, sign, verify};
+use botgate_cli::{Outcome, cipher, config, doctor, event, render, schedules, send, serve, sign, verify};
 
 use std::process::ExitCode;
 
@@ -49,6 +49,11 @@ Examples:
   botgate schedules --config examples/botgate.yaml
   botgate schedules --config examples/botgate.yaml --run daily-report --dry-run
 
+  # Upload a checked configuration where the functions read it; see what is live; check it end to end
+  botgate config push --config botgate.yaml --uri s3://my-stack-configbucket/botgate.yaml
+  botgate config show --uri s3://my-stack-configbucket/botgate.yaml
+  botgate doctor --config s3://my-stack-configbucket/botgate.yaml --base-url https://abc123.execute-api.us-east-1.amazonaws.com
+
   # What is in the dead-letter queue and why; then put it back once fixed
   botgate dlq --dlq-url $DLQ_URL --table $TABLE
   botgate dlq --dlq-url $DLQ_URL --redrive --queue-url $QUEUE_URL
@@ -90,8 +95,10 @@ enum Command {
     Render(render::Args),
     /// The configured notifications' schedules and their next runs; or run one now.
     Schedules(schedules::Args),
-    /// Check a configuration file (every problem, with its path and line), or print its JSON Schema.
+    /// Check a configuration file (every problem, with its path and line), push it to S3, show what is live, or print its JSON Schema.
     Config(config::Args),
+    /// Is a configuration ready to run? References resolved, each bot's token fetched, callback URLs to paste.
+    Doctor(doctor::Args),
     /// List the dead-letter queue with each event's failure reason, or re-drive it.
     #[cfg(feature = "aws")]
     Dlq(dlq::Args),
@@ -110,6 +117,7 @@ fn main() -> ExitCode {
         Command::Render(a) => render::run(a),
         Command::Schedules(a) => schedules::run(a),
         Command::Config(a) => config::run(a),
+        Command::Doctor(a) => doctor::run(a),
         #[cfg(feature = "aws")]
         Command::Dlq(a) => dlq::run(a),
     };

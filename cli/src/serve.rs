@@ -272,11 +272,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if args.json {
-        tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_current_span(false)
-            .init();
+        botgate::logging::init_json(std::io::stdout);
     } else {
         tracing_subscriber::fmt()
             .with_env_filter(filter)

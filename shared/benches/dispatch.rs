@@ -138,6 +138,7 @@ fn bench(c: &mut Criterion) {
                     fold: None,
                     alert: None,
                     digest: None,
+                    trace_id: None,
                 };
                 let msg = job.outgoing(0).unwrap_or_else(|_| unreachable!());
                 Record {
@@ -169,6 +170,7 @@ fn bench(c: &mut Criterion) {
                 a
             }),
             digest: None,
+            trace_id: None,
         })
         .collect();
     group.bench_function("digest of 10 held alert jobs", |bench| {

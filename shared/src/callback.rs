@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use thiserror::Error;
+use tracing::Instrument;
 
 use crate::bot::Bot;
 use crate::clock::Clock;
@@ -143,6 +144,28 @@ struct Trace {
     platform: Option<Platform>,
     event_id: String,
     event_type: String,
+    /// Follows the event through the queue into every log line of the dispatcher.
+    trace_id: String,
+}
+
+/// The request's trace id: X-Ray's root when API Gateway or a caller sent a trace header,
+/// else `fallback` (API Gateway's request id).
+pub fn trace_id_of(req: &Request<'_>, fallback: &str) -> String {
+    req.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-amzn-trace-id"))
+        .and_then(|(_, v)| v.split(';').find_map(|part| part.trim().strip_prefix("Root=")))
+        .filter(|root| {
+            !root.is_empty() && root.len() <= 64 && root.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map_or_else(|| fallback.to_owned(), str::to_owned)
+}
+
+/// Where queued notification jobs come from.
+struct Origin<'a> {
+    source: &'a str,
+    trace_id: &'a str,
+    now_ms: i64,
 }
 
 /// Splits `/.../{platform}/{bot}` (a stage or prefix before them is ignored).
@@ -252,7 +275,12 @@ async fn notify(
     let Some(fold) = fold else {
         let id = botgate_core::crypto::random_nonce(32);
         trace.event_id = id.clone();
-        enqueue_jobs(deps, source, &id, None, alert, messages, now_ms).await?;
+        let origin = Origin {
+            source,
+            trace_id: &trace.trace_id,
+            now_ms,
+        };
+        enqueue_jobs(deps, &origin, &id, None, alert, messages).await?;
         return Ok((accepted(&id), Outcome::Accepted));
     };
     let claim = deps
@@ -279,7 +307,12 @@ async fn notify(
     };
     let id = fold.id(now_ms);
     trace.event_id = id.clone();
-    if let Err(e) = enqueue_jobs(deps, source, &id, Some(&fold.key), alert, messages, now_ms).await {
+    let origin = Origin {
+        source,
+        trace_id: &trace.trace_id,
+        now_ms,
+    };
+    if let Err(e) = enqueue_jobs(deps, &origin, &id, Some(&fold.key), alert, messages).await {
         if let Err(release) = deps.store.release(&fold.key, &owner).await {
             tracing::warn!(key = %fold.key, error = %release, "could not release the notify claim");
         }
@@ -296,12 +329,11 @@ async fn notify(
 /// whole rather than half queued.
 async fn enqueue_jobs(
     deps: &Deps,
-    source: &str,
+    origin: &Origin<'_>,
     id: &str,
     fold: Option<&str>,
     alert: Option<crate::notify::digest::AlertSummary>,
     messages: Vec<(String, botgate_core::message::Message)>,
-    now_ms: i64,
 ) -> Result<(), CallbackError> {
     let several = messages.len() > 1;
     let mut outgoing = Vec::with_capacity(messages.len());
@@ -316,11 +348,12 @@ async fn enqueue_jobs(
             target,
             message,
             id: job_id,
-            source: source.to_owned(),
+            source: origin.source.to_owned(),
             alert: alert.clone(),
             digest: None,
+            trace_id: Some(origin.trace_id.to_owned()),
         };
-        let msg = job.outgoing(now_ms).map_err(CallbackError::Queue)?;
+        let msg = job.outgoing(origin.now_ms).map_err(CallbackError::Queue)?;
         msg.check_size(deps.config.max_message_bytes)
             .map_err(CallbackError::TooLargeForQueue)?;
         outgoing.push(msg);
@@ -378,7 +411,8 @@ async fn process(
     trace.event_type = event.event_type.clone();
 
     let key = format!("{}#{}#{}", bot.platform, bot.id, event.event_id);
-    let msg = OutgoingMessage::for_event(&bot.id, &key, &event, now_ms).map_err(CallbackError::Queue)?;
+    let msg = OutgoingMessage::for_traced_event(&bot.id, &key, &event, now_ms, Some(&trace.trace_id))
+        .map_err(CallbackError::Queue)?;
     msg.check_size(deps.config.max_message_bytes)
         .map_err(CallbackError::TooLargeForQueue)?;
     let event_claim = deps.store.claim(ClaimRequest {
@@ -434,10 +468,25 @@ async fn process(
 /// Handles one callback request. `path` is the request path (`/{platform}/{bot}`),
 /// `request_id` the platform's or API Gateway's request id (for the log line).
 pub async fn handle(deps: &Deps, path: &str, req: &Request<'_>, request_id: &str) -> Response {
+    handle_traced(deps, path, req, request_id, request_id).await
+}
+
+/// [`handle`] with the request's trace id: `trace_id` (API Gateway's request id) unless the
+/// request carries an X-Ray trace header ([`trace_id_of`]). The trace id goes in the log
+/// line, on the queued event, and from there into every log line the dispatcher writes
+/// about it (the `trace` span's `trace_id`) and the `X-Botgate-Trace-Id` header of forwards.
+pub async fn handle_traced(deps: &Deps, path: &str, req: &Request<'_>, request_id: &str, trace_id: &str) -> Response {
     let started = Instant::now();
     let now_ms = deps.clock.now_ms();
-    let mut trace = Trace::default();
-    let result = process(deps, path, req, now_ms, &mut trace).await;
+    let mut trace = Trace {
+        trace_id: trace_id_of(req, trace_id),
+        ..Trace::default()
+    };
+    let span = tracing::info_span!("trace", trace_id = %trace.trace_id);
+    let result = process(deps, path, req, now_ms, &mut trace)
+        .instrument(span.clone())
+        .await;
+    let _entered = span.enter();
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let platform = trace.platform.map_or("unknown", Platform::as_str);
     let (response, outcome, reason) = match &result {

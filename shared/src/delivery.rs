@@ -239,24 +239,25 @@ impl Delivery {
             return Ok(DRY_RUN_TOKEN.into());
         }
         let key = token_key(bot.platform.as_str(), &bot.id);
-        let t = self.transport.as_ref();
-        self.tokens
-            .get(&key, || async move {
-                let req = match bot.platform {
-                    Platform::Feishu => feishu::token_request(base, bot)?,
-                    Platform::Dingtalk => dingtalk::token_request(base, bot)?,
-                    Platform::Wechat => wechat::token_request(base, bot)?,
-                    Platform::Wecom => wecom::token_request(base, bot)?,
-                };
-                let resp = t.send(&req).await?;
-                match bot.platform {
-                    Platform::Feishu => feishu::token_response(&resp),
-                    Platform::Dingtalk => dingtalk::token_response(&resp),
-                    Platform::Wechat => wechat::token_response(&resp),
-                    Platform::Wecom => wecom::token_response(&resp),
-                }
-            })
-            .await
+        self.tokens.get(&key, || self.fetch_token(bot, base)).await
+    }
+
+    /// Fetches a new access token for `bot` from the platform at `base`, bypassing every
+    /// cache (`botgate doctor`; the token cache's fetch): the token and its lifetime in s.
+    pub async fn fetch_token(&self, bot: &Bot, base: &str) -> Result<(String, i64), SendError> {
+        let req = match bot.platform {
+            Platform::Feishu => feishu::token_request(base, bot)?,
+            Platform::Dingtalk => dingtalk::token_request(base, bot)?,
+            Platform::Wechat => wechat::token_request(base, bot)?,
+            Platform::Wecom => wecom::token_request(base, bot)?,
+        };
+        let resp = self.transport.send(&req).await?;
+        match bot.platform {
+            Platform::Feishu => feishu::token_response(&resp),
+            Platform::Dingtalk => dingtalk::token_response(&resp),
+            Platform::Wechat => wechat::token_response(&resp),
+            Platform::Wecom => wecom::token_response(&resp),
+        }
     }
 
     async fn attempt(&self, call: &Call<'_>) -> Result<Option<String>, (SendError, Option<String>)> {

@@ -55,36 +55,78 @@ pub fn in_memory(config: Settings, clock: Arc<dyn Clock>, metrics: Arc<dyn Metri
     (deps, memory)
 }
 
+/// The longest one DynamoDB or SQS call of the callback may take, retries included.
+pub const CALLBACK_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+/// The longest one attempt of such a call may take (the SDK retries within the operation's).
+pub const CALLBACK_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(350);
+
 /// Builds [`Deps`] for `config`; returns the in-memory queue and store when they are used.
 pub async fn build(config: Settings, metrics: Arc<dyn MetricsSink>) -> Result<(Deps, MemoryBackends), String> {
+    #[cfg(feature = "aws")]
+    {
+        let aws = config.backends.store != StoreKind::Memory || config.backends.queue != QueueKind::Memory;
+        let sdk = if aws {
+            Some(
+                callback_timeouts(aws_config::defaults(aws_config::BehaviorVersion::latest()))
+                    .load()
+                    .await,
+            )
+        } else {
+            None
+        };
+        build_on(config, metrics, sdk.as_ref())
+    }
+    #[cfg(not(feature = "aws"))]
+    {
+        let (deps, memory) = in_memory(config, Arc::new(SystemClock), metrics);
+        if deps.config.backends.store != StoreKind::Memory || deps.config.backends.queue != QueueKind::Memory {
+            return Err("the DynamoDB/SQS backends need the `aws` feature".into());
+        }
+        Ok((deps, memory))
+    }
+}
+
+/// The callback's AWS calls within Feishu's 3 s: claim, enqueue and complete are three
+/// calls, each given at most [`CALLBACK_OPERATION_TIMEOUT`] (attempts of
+/// [`CALLBACK_ATTEMPT_TIMEOUT`], retried by the SDK inside it): 2.4 s in all at worst.
+#[cfg(feature = "aws")]
+pub fn callback_timeouts(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
+    loader.timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .operation_timeout(CALLBACK_OPERATION_TIMEOUT)
+            .operation_attempt_timeout(CALLBACK_ATTEMPT_TIMEOUT)
+            .connect_timeout(CALLBACK_ATTEMPT_TIMEOUT)
+            .build(),
+    )
+}
+
+/// [`build`] on a given AWS configuration (`None`: in-memory backends only).
+#[cfg(feature = "aws")]
+pub fn build_on(
+    config: Settings,
+    metrics: Arc<dyn MetricsSink>,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<(Deps, MemoryBackends), String> {
     let (mut deps, memory) = in_memory(config, Arc::new(SystemClock), metrics);
     let config = deps.config.clone();
     if config.backends.store == StoreKind::Memory && config.backends.queue == QueueKind::Memory {
         return Ok((deps, memory));
     }
-    #[cfg(feature = "aws")]
-    {
-        let sdk = aws_config::load_from_env().await;
-        if let (StoreKind::Dynamodb, Some(table)) = (config.backends.store, &config.backends.table) {
-            deps.store = Arc::new(crate::store::dynamodb::DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                table,
-            ));
-        }
-        if let (QueueKind::Sqs, Some(url)) = (config.backends.queue, &config.backends.queue_url) {
-            deps.queue = Arc::new(crate::queue::sqs::SqsQueue::new(
-                aws_sdk_sqs::Client::new(&sdk),
-                url,
-                config.max_message_bytes,
-            ));
-        }
-        Ok((deps, memory))
+    let sdk = sdk.ok_or("the DynamoDB/SQS backends need an AWS configuration")?;
+    if let (StoreKind::Dynamodb, Some(table)) = (config.backends.store, &config.backends.table) {
+        deps.store = Arc::new(crate::store::dynamodb::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            table,
+        ));
     }
-    #[cfg(not(feature = "aws"))]
-    {
-        let _ = &mut deps;
-        Err("the DynamoDB/SQS backends need the `aws` feature".into())
+    if let (QueueKind::Sqs, Some(url)) = (config.backends.queue, &config.backends.queue_url) {
+        deps.queue = Arc::new(crate::queue::sqs::SqsQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            url,
+            config.max_message_bytes,
+        ));
     }
+    Ok((deps, memory))
 }
 
 /// The dispatcher's stores.

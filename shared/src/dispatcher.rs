@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use thiserror::Error;
+use tracing::Instrument;
 
 use crate::bot::Bot;
 use crate::clock::Clock;
@@ -139,6 +140,13 @@ pub struct Failure {
     pub permanent: bool,
 }
 
+/// The `trace` span of a record's log lines: the trace id the gateway gave it, or its
+/// message id when it has none.
+fn record_span(rec: &Record) -> tracing::Span {
+    let trace_id = crate::queue::trace_of(&rec.body).unwrap_or_else(|| rec.message_id.clone());
+    tracing::info_span!("trace", trace_id = %trace_id)
+}
+
 /// The dispatcher's dependencies, built once per process.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -208,6 +216,7 @@ fn notify_job(body: &str) -> Option<NotifyJob> {
 
 struct Ctx<'a> {
     request_id: &'a str,
+    trace_id: Option<&'a str>,
     message_id: &'a str,
     bot: &'a Bot,
     event: &'a Event,
@@ -277,10 +286,11 @@ impl Dispatcher {
             if i < folded_until {
                 continue;
             }
+            let span = record_span(rec);
             // A record that can never succeed leaves the queue and blocks nothing.
             if let Some(first) = failed.iter().find(|f| !f.permanent) {
-                tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::Blocked.reason(),
-                    "record left for redelivery: an earlier record of its conversation failed");
+                span.in_scope(|| tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::Blocked.reason(),
+                    "record left for redelivery: an earlier record of its conversation failed"));
                 let retry_at_ms = first.retry_at_ms;
                 failed.push(Failure {
                     message_id: rec.message_id.clone(),
@@ -290,8 +300,8 @@ impl Dispatcher {
                 continue;
             }
             if self.clock.now_ms().saturating_add(MIN_RECORD_MS) > deadline_ms {
-                tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::DeadlineNear.reason(),
-                    "record left for redelivery: too little time left in this invocation to start it");
+                span.in_scope(|| tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::DeadlineNear.reason(),
+                    "record left for redelivery: too little time left in this invocation to start it"));
                 failed.push(Failure {
                     message_id: rec.message_id.clone(),
                     retry_at_ms: None,
@@ -308,11 +318,12 @@ impl Dispatcher {
                         .collect();
                     let (taken, result) = self
                         .process_notify(request_id, &records[i..i + backlog.len()], &backlog, deadline_ms)
+                        .instrument(span)
                         .await;
                     folded_until = i + taken;
                     result
                 }
-                None => self.process_record(request_id, rec, deadline_ms).await,
+                None => self.process_traced(request_id, rec, deadline_ms).instrument(span).await,
             };
             if let Err(e) = result {
                 failed.push(Failure {
@@ -462,8 +473,21 @@ impl Dispatcher {
         Ok(digest)
     }
 
-    /// Processes one record, logging its outcome (and, on failure, storing the reason).
+    /// Processes one record, logging its outcome (and, on failure, storing the reason),
+    /// every line inside a `trace` span with the trace id the gateway gave the event (the
+    /// message id when it has none).
     pub async fn process_record(
+        &self,
+        request_id: &str,
+        rec: &Record,
+        deadline_ms: i64,
+    ) -> Result<RecordOutcome, RecordError> {
+        self.process_traced(request_id, rec, deadline_ms)
+            .instrument(record_span(rec))
+            .await
+    }
+
+    async fn process_traced(
         &self,
         request_id: &str,
         rec: &Record,
@@ -618,6 +642,7 @@ impl Dispatcher {
         let event = &env.event;
         let cx = Ctx {
             request_id,
+            trace_id: env.trace_id.as_deref(),
             message_id: &rec.message_id,
             bot,
             event,
@@ -795,7 +820,7 @@ impl Dispatcher {
                 // Rules' URLs are checked at load; a handler's are checked here.
                 Err(why) => Err(SendError::Permanent(format!("forward URL refused: {why}"))),
                 Ok(_) => {
-                    let req = forward::request(
+                    let mut req = forward::request(
                         url,
                         secret.expose(),
                         &cx.bot.id,
@@ -804,6 +829,9 @@ impl Dispatcher {
                         &effect_id,
                         self.clock.now_secs(),
                     );
+                    if let Some(t) = cx.trace_id {
+                        req = req.header("X-Botgate-Trace-Id", t);
+                    }
                     self.delivery
                         .send_raw(&req, forward::classify, true, cx.deadline_ms)
                         .await

@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod deps;
 pub mod dispatcher;
 pub mod handler;
+pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod queue;

@@ -31,11 +31,12 @@ impl RequestMetrics<'_> {
                 "Timestamp": self.timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
-                    "Dimensions": [["component", "platform", "outcome"], ["component", "outcome", "reason"]],
-                    "Metrics": [
-                        {"Name": "requests", "Unit": "Count"},
-                        {"Name": "latency_ms", "Unit": "Milliseconds"}
-                    ]
+                    "Dimensions": [["component", "outcome"], ["component", "platform", "outcome"], ["component", "outcome", "reason"]],
+                    "Metrics": [{"Name": "requests", "Unit": "Count"}]
+                }, {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component", "platform"]],
+                    "Metrics": [{"Name": "latency_ms", "Unit": "Milliseconds"}]
                 }]
             },
             "component": self.component,
@@ -86,8 +87,11 @@ impl Metric for ActionMetrics<'_> {
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
                     "Dimensions": [["component", "platform", "action", "outcome"], ["component", "outcome"]],
+                    "Metrics": [{"Name": "actions", "Unit": "Count"}]
+                }, {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component", "platform"]],
                     "Metrics": [
-                        {"Name": "actions", "Unit": "Count"},
                         {"Name": "send_latency_ms", "Unit": "Milliseconds"},
                         {"Name": "send_attempts", "Unit": "Count"}
                     ]
@@ -136,12 +140,20 @@ impl Metric for NotifyMetrics<'_> {
                 "Timestamp": self.timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
-                    "Dimensions": [["component", "target", "outcome"], ["component", "platform", "outcome"], ["component", "target"]],
+                    "Dimensions": [["component", "outcome"], ["component", "target", "outcome"]],
+                    "Metrics": [{"Name": "notifications", "Unit": "Count"}]
+                }, {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component", "target"]],
                     "Metrics": [
-                        {"Name": "notifications", "Unit": "Count"},
-                        {"Name": "parts", "Unit": "Count"},
                         {"Name": "throttled", "Unit": "Count"},
-                        {"Name": "delayed", "Unit": "Count"},
+                        {"Name": "delayed", "Unit": "Count"}
+                    ]
+                }, {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component"]],
+                    "Metrics": [
+                        {"Name": "parts", "Unit": "Count"},
                         {"Name": "rate_wait_ms", "Unit": "Milliseconds"},
                         {"Name": "notify_latency_ms", "Unit": "Milliseconds"}
                     ]
@@ -234,14 +246,45 @@ pub trait MetricsSink: Send + Sync {
     fn emit(&self, m: &dyn Metric);
 }
 
-/// EMF lines on standard output (Lambda's log stream).
+/// EMF lines on standard output (Lambda's log stream), in the namespace
+/// `BOTGATE_METRICS_NAMESPACE` (default `botgate`; a stack parameter, so dev and prod in one
+/// account do not merge) and at the function's log level `AWS_LAMBDA_LOG_LEVEL`: Lambda's
+/// JSON logging gives a line without a `level` the level INFO and drops it when the level
+/// is WARN or ERROR, and with it the metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stdout;
 
 impl MetricsSink for Stdout {
     fn emit(&self, m: &dyn Metric) {
-        println!("{}", m.emf());
+        static ENV: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+        let (namespace, level) = ENV.get_or_init(|| {
+            let var = |k: &str, default: &str| {
+                std::env::var(k)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .unwrap_or_else(|| default.to_owned())
+            };
+            (
+                var("BOTGATE_METRICS_NAMESPACE", NAMESPACE),
+                var("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+            )
+        });
+        println!("{}", line(m, namespace, level));
     }
+}
+
+/// The EMF line of `m` in `namespace`, carrying the log `level`.
+pub fn line(m: &dyn Metric, namespace: &str, level: &str) -> Value {
+    let mut v = m.emf();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("level".into(), Value::String(level.to_ascii_uppercase()));
+    }
+    if let Some(metrics) = v.pointer_mut("/_aws/CloudWatchMetrics").and_then(Value::as_array_mut) {
+        for d in metrics {
+            d["Namespace"] = Value::String(namespace.to_owned());
+        }
+    }
+    v
 }
 
 /// Discards metrics (local runs that do not want them, benchmarks).
@@ -282,5 +325,17 @@ mod tests {
         assert_eq!(m["_aws"]["CloudWatchMetrics"][0]["Namespace"], "botgate");
         assert_eq!(m["requests"], 1);
         assert_eq!(m["reason"], "bad_signature");
+    }
+
+    #[test]
+    fn a_line_carries_the_namespace_and_the_log_level() {
+        let m = RunMetrics {
+            outcome: "sent",
+            timestamp_ms: 1,
+        };
+        let v = line(&m, "botgate-prod", "warn");
+        assert_eq!(v["level"], "WARN");
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "botgate-prod");
+        assert_eq!(v["scheduled_runs"], 1);
     }
 }

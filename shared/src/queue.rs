@@ -39,6 +39,10 @@ pub struct Envelope {
     pub received_at_ms: i64,
     /// The event.
     pub event: Event,
+    /// The trace id the gateway gave it (API Gateway's request id, or X-Ray's root), which
+    /// every log line of the dispatcher for it carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// A queue failure.
@@ -57,6 +61,21 @@ pub enum QueueError {
     Unavailable(String),
 }
 
+/// The trace id a queued body carries (an envelope's or a notification job's), if any.
+pub fn trace_of(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Traced {
+        trace_id: Option<String>,
+        notify: Option<Job>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Job {
+        trace_id: Option<String>,
+    }
+    let t = serde_json::from_str::<Traced>(body).ok()?;
+    t.trace_id.or_else(|| t.notify?.trace_id)
+}
+
 /// An SQS-safe id (at most 128 characters of `[0-9a-f]`) derived from `text`.
 pub fn fifo_id(text: &str) -> String {
     hex::encode(botgate_core::crypto::sha256(&[text.as_bytes()]))
@@ -65,18 +84,32 @@ pub fn fifo_id(text: &str) -> String {
 impl OutgoingMessage {
     /// Builds the message for an event accepted for `bot`.
     pub fn for_event(bot: &str, dedup_key: &str, event: &Event, received_at_ms: i64) -> Result<Self, QueueError> {
+        Self::for_traced_event(bot, dedup_key, event, received_at_ms, None)
+    }
+
+    /// [`OutgoingMessage::for_event`] carrying the request's trace id.
+    pub fn for_traced_event(
+        bot: &str,
+        dedup_key: &str,
+        event: &Event,
+        received_at_ms: i64,
+        trace_id: Option<&str>,
+    ) -> Result<Self, QueueError> {
         #[derive(Serialize)]
         struct EnvelopeRef<'a> {
             v: u32,
             bot: &'a str,
             received_at_ms: i64,
             event: &'a Event,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            trace_id: Option<&'a str>,
         }
         let envelope = EnvelopeRef {
             v: 1,
             bot,
             received_at_ms,
             event,
+            trace_id,
         };
         let body = serde_json::to_string(&envelope).map_err(|e| QueueError::Unavailable(e.to_string()))?;
         Ok(Self {

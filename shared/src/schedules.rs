@@ -23,6 +23,7 @@ use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::dispatcher::Dispatcher;
 use crate::metrics::RunMetrics;
@@ -125,8 +126,14 @@ impl Ticker {
         self.memo.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sends every run of the configuration's schedules that is due now.
+    /// Sends every run of the configuration's schedules that is due now; its log lines are
+    /// in a `trace` span whose trace id is the tick's request id.
     pub async fn tick(&self, d: &Dispatcher, request_id: &str, deadline_ms: i64) -> TickReport {
+        let span = tracing::info_span!("trace", trace_id = %request_id);
+        self.tick_traced(d, request_id, deadline_ms).instrument(span).await
+    }
+
+    async fn tick_traced(&self, d: &Dispatcher, request_id: &str, deadline_ms: i64) -> TickReport {
         let now_ms = d.clock.now_ms();
         let mut report = TickReport::default();
         let schedules = match calendar::configured(&d.config) {

@@ -271,8 +271,18 @@ pub fn sample_event(
 
 /// A queued record carrying `event` for `bot`.
 pub fn record(message_id: &str, bot: &str, event: &botgate::Event) -> botgate::dispatcher::Record {
+    traced_record(message_id, bot, event, None)
+}
+
+/// [`record`] with the trace id the gateway gave it.
+pub fn traced_record(
+    message_id: &str,
+    bot: &str,
+    event: &botgate::Event,
+    trace_id: Option<&str>,
+) -> botgate::dispatcher::Record {
     let key = format!("{}#{bot}#{}", event.platform, event.event_id);
-    let msg = botgate::queue::OutgoingMessage::for_event(bot, &key, event, 0).unwrap();
+    let msg = botgate::queue::OutgoingMessage::for_traced_event(bot, &key, event, 0, trace_id).unwrap();
     botgate::dispatcher::Record {
         message_id: message_id.to_owned(),
         body: msg.body,

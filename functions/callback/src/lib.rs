@@ -24,7 +24,13 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error>
         headers,
         body: req.body().as_ref(),
     };
-    let r = callback::handle(deps, req.uri().path(), &inbound, &request_id).await;
+    // API Gateway's request id is the trace id (an X-Ray trace header, when present, wins).
+    let trace_id = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| request_id.clone());
+    let r = callback::handle_traced(deps, req.uri().path(), &inbound, &request_id, &trace_id).await;
     Ok(Response::builder()
         .status(r.status)
         .header("content-type", r.content_type)

@@ -10,7 +10,7 @@ use lambda_http::{Error, service_fn};
 // network anyway.
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    botgate::logging::init();
     let metrics = Arc::new(botgate::metrics::Stdout);
     let now_ms = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
     let (config, reloader) = botgate::reload::from_env("callback", metrics.clone(), now_ms).await?;

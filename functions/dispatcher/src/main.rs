@@ -7,7 +7,7 @@ use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    botgate::logging::init();
     let metrics = Arc::new(botgate::metrics::Stdout);
     let now_ms = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
     let (config, reloader) = botgate::reload::from_env("dispatcher", metrics.clone(), now_ms).await?;

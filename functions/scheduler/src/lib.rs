@@ -14,6 +14,7 @@ use botgate::dispatcher::Dispatcher;
 use botgate::schedules::Ticker;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 /// Time kept back from the invocation's deadline.
 pub const DEADLINE_MARGIN_MS: i64 = 2_000;
@@ -40,7 +41,10 @@ pub async fn handler(d: &Dispatcher, ticker: &Ticker, event: LambdaEvent<Value>)
         }
         return Ok(serde_json::to_value(&report)?);
     }
-    let report = botgate::scheduler::run(d, event.payload, &request_id, deadline_ms).await?;
+    let span = tracing::info_span!("trace", trace_id = %request_id);
+    let report = botgate::scheduler::run(d, event.payload, &request_id, deadline_ms)
+        .instrument(span)
+        .await?;
     Ok(json!({"sent": report.sent, "already_sent": report.already_sent}))
 }
 

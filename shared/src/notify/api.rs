@@ -221,6 +221,9 @@ pub struct NotifyJob {
     /// A digest job: what it folded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<super::digest::Digest>,
+    /// The trace id of the request that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 impl NotifyJob {
@@ -256,6 +259,7 @@ impl NotifyJob {
             fold: None,
             alert: None,
             digest: Some(digest),
+            trace_id: None,
         }
     }
 

@@ -321,6 +321,7 @@ mod tests {
                 link: Some(format!("https://prom.example.com/graph?{key}")),
             }),
             digest: None,
+            trace_id: None,
         }
     }
 
