@@ -26,6 +26,7 @@ if mode == "options-on":
     t = default(t, "CallbackReservedConcurrency", "50")
     t = default(t, "AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:ops-alarms")
     t = default(t, "AlarmEmail", "oncall@example.com")
+    t = default(t, "AlarmChatTarget", "ops-dingtalk")
 else:
     t = default(t, "EgressMode", mode)
 if mode == "existing-subnets":
@@ -37,11 +38,11 @@ PY
   echo "template: $mode valid (sam validate --lint)"
 done
 python3 - <<'PY'
-import re
+import re, collections
 t = open("template.yaml").read()
 body = t.split("\nResources:\n", 1)[1].split("\nOutputs:\n", 1)[0]
-names = re.findall(r"^  ([A-Za-z0-9]+):\n", body, re.M)
-blocks = re.split(r"^  (?=[A-Za-z0-9]+:\n)", body, flags=re.M)
-vpc = sum(1 for b in blocks if "\n    Condition: CreateVpc\n" in b)
-print(f"template: {len(names) - vpc} resources with EgressMode none or existing-subnets, {len(names)} with new-vpc ({vpc} for the VPC, NAT gateway and Elastic IP)")
+blocks = [b for b in re.split(r"^  (?=[A-Za-z0-9]+:\n)", body, flags=re.M) if re.match(r"[A-Za-z0-9]+:\n", b)]
+conditional = collections.Counter(m.group(1) for b in blocks if (m := re.search(r"\n    Condition: (\w+)\n", b)))
+always = len(blocks) - sum(conditional.values())
+print(f"template: {always} resources always, and " + ", ".join(f"{n} with {c}" for c, n in sorted(conditional.items())))
 PY

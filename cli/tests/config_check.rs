@@ -33,6 +33,12 @@ fn the_example_is_valid() {
 }
 
 #[test]
+fn the_aws_starter_is_valid() {
+    let out = botgate(&["config", "check", "--config", "examples/botgate-aws.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn every_problem_is_listed_with_its_path_and_line() {
     let p = write(
         "bad.yaml",

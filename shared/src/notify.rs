@@ -10,6 +10,7 @@
 pub mod alert;
 pub mod api;
 pub mod calendar;
+pub mod cloudwatch;
 pub mod digest;
 pub mod escalation;
 pub mod rate;

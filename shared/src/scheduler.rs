@@ -156,6 +156,38 @@ pub async fn run_notification(
     }
 }
 
+/// Sends a CloudWatch alarm change (from the alarm topic) to `target` as an Alertmanager
+/// card, once per SNS message: true when sent now, false when an earlier delivery did.
+pub async fn send_alarm(
+    d: &Dispatcher,
+    change: &crate::notify::cloudwatch::AlarmChange,
+    target: &str,
+    deadline_ms: i64,
+) -> Result<bool, ScheduleError> {
+    let spec = d.config.targets.get(target).ok_or_else(|| {
+        ScheduleError::BadInput(format!(
+            "AlarmChatTarget `{target}` is not a target of the configuration"
+        ))
+    })?;
+    let settings = crate::notify::cloudwatch::card_settings(d.config.notify_api.as_ref());
+    let body = change.alertmanager.to_string();
+    let message = crate::notify::alert::read(body.as_bytes(), "alertmanager")
+        .and_then(|hook| hook.for_target(&settings, target, Some(spec)))
+        .map_err(|e| ScheduleError::BadInput(format!("alarm: {e}")))?;
+    let failed = |e: SendError| ScheduleError::Targets {
+        failed: 1,
+        total: 1,
+        reasons: format!("{target}: {e}"),
+        permanent: e.is_permanent(),
+    };
+    match send_once(d, "cloudwatch-alarm", &change.message_id, target, &message, deadline_ms).await {
+        Ok(Sent::Now) => Ok(true),
+        Ok(Sent::Before) => Ok(false),
+        Ok(Sent::Elsewhere) => Err(failed(SendError::retryable("another delivery is sending it now"))),
+        Err(e) => Err(failed(e)),
+    }
+}
+
 /// Sends to one target once per scheduled run.
 async fn send_once(
     d: &Dispatcher,

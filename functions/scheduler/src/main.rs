@@ -16,13 +16,15 @@ async fn main() -> Result<(), Error> {
     let live = Arc::new(botgate::reload::Live::new(d));
     let reloader = Arc::new(reloader);
     let ticker = Arc::new(botgate::schedules::Ticker::new(botgate::schedules::TICK_PERIOD_MS));
+    let alarm_target = Arc::new(std::env::var("BOTGATE_ALARM_TARGET").ok());
     lambda_runtime::run(service_fn(move |event| {
-        let (live, reloader, ticker) = (live.clone(), reloader.clone(), ticker.clone());
+        let (live, reloader, ticker, alarm_target) =
+            (live.clone(), reloader.clone(), ticker.clone(), alarm_target.clone());
         async move {
             if let Some(r) = reloader.as_ref() {
                 r.refresh(&live, live.get().clock.now_ms()).await;
             }
-            scheduler::handler(&live.get(), &ticker, event).await
+            scheduler::handler(&live.get(), &ticker, alarm_target.as_deref(), event).await
         }
     }))
     .await

@@ -47,11 +47,11 @@ async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
         botgate::handler::Registry::default(),
     );
     let ticker = Ticker::new(TICK_PERIOD_MS);
-    let r = scheduler::handler(&d, &ticker, event("scheduler-daily-report.json"))
+    let r = scheduler::handler(&d, &ticker, None, event("scheduler-daily-report.json"))
         .await
         .unwrap();
     assert_eq!(r["sent"], serde_json::json!(["ops-dingtalk", "ops-wecom"]));
-    let r = scheduler::handler(&d, &ticker, event("scheduler-envelope.json"))
+    let r = scheduler::handler(&d, &ticker, None, event("scheduler-envelope.json"))
         .await
         .unwrap();
     assert_eq!(r["sent"], serde_json::json!(["ops-feishu"]));
@@ -74,7 +74,7 @@ async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
     );
     assert_eq!(body["card"]["header"]["template"], "green");
     // Scheduler retries the same run: nothing is sent twice.
-    let r = scheduler::handler(&d, &ticker, event("scheduler-daily-report.json"))
+    let r = scheduler::handler(&d, &ticker, None, event("scheduler-daily-report.json"))
         .await
         .unwrap();
     assert_eq!(r["already_sent"], serde_json::json!(["ops-dingtalk", "ops-wecom"]));
@@ -82,7 +82,10 @@ async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
     // A bad input is an error (Scheduler retries, then dead-letters it with the message).
     let mut bad = event("scheduler-daily-report.json");
     bad.payload = serde_json::json!({"notification": "no-such"});
-    let e = scheduler::handler(&d, &ticker, bad).await.unwrap_err().to_string();
+    let e = scheduler::handler(&d, &ticker, None, bad)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no-such"), "{e}");
 }
 
@@ -103,12 +106,12 @@ async fn the_minute_tick_sends_the_configured_daily_report_once() {
         botgate::handler::Registry::default(),
     );
     let ticker = Ticker::new(TICK_PERIOD_MS);
-    let r = scheduler::handler(&d, &ticker, tick(&clock)).await.unwrap();
+    let r = scheduler::handler(&d, &ticker, None, tick(&clock)).await.unwrap();
     assert_eq!(r["sent"], serde_json::json!([]), "nothing is due before 09:00");
     clock.advance_ms(60_000);
-    scheduler::handler(&d, &ticker, tick(&clock)).await.unwrap();
+    scheduler::handler(&d, &ticker, None, tick(&clock)).await.unwrap();
     clock.advance_ms(60_000); // 09:00:20
-    let r = scheduler::handler(&d, &ticker, tick(&clock)).await.unwrap();
+    let r = scheduler::handler(&d, &ticker, None, tick(&clock)).await.unwrap();
     assert_eq!(r["sent"], serde_json::json!(["daily-report@2026-11-24T01:00:00Z"]));
     assert_eq!(
         transport.requests.lock().unwrap().len(),
@@ -116,10 +119,10 @@ async fn the_minute_tick_sends_the_configured_daily_report_once() {
         "to ops-dingtalk and ops-wecom"
     );
     // The same tick again (a retry), and a fresh instance over the same store: nothing more.
-    let r = scheduler::handler(&d, &ticker, tick(&clock)).await.unwrap();
+    let r = scheduler::handler(&d, &ticker, None, tick(&clock)).await.unwrap();
     assert_eq!(r["sent"], serde_json::json!([]));
     let fresh = Ticker::new(TICK_PERIOD_MS);
-    let r = scheduler::handler(&d, &fresh, tick(&clock)).await.unwrap();
+    let r = scheduler::handler(&d, &fresh, None, tick(&clock)).await.unwrap();
     assert_eq!(
         r["already_sent"],
         serde_json::json!(["daily-report@2026-11-24T01:00:00Z"])
@@ -146,4 +149,57 @@ fn a_tick_is_recognised_raw_and_in_an_envelope() {
         None
     );
     assert_eq!(scheduler::tick_of(&serde_json::json!({"tick": 5})), None);
+}
+
+#[tokio::test]
+async fn an_alarm_from_the_alarm_topic_reaches_the_chat_once() {
+    let config = botgate::deps::load_file(&root().join("examples/botgate.yaml"), &EnvResolver)
+        .await
+        .unwrap();
+    let transport = Arc::new(DryRun::recording());
+    let d = botgate::deps::dispatcher_with(
+        Arc::new(config),
+        DispatchStores::in_memory(),
+        transport.clone(),
+        Arc::new(FixedClock::at_ms(NOW_MS)),
+        Arc::new(Recorded::default()),
+        botgate::handler::Registry::default(),
+    );
+    let ticker = Ticker::new(TICK_PERIOD_MS);
+    let r = scheduler::handler(&d, &ticker, Some("ops-wecom"), event("scheduler-alarm.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r["sent"],
+        serde_json::json!(["botgate-PermanentSendFailuresAlarm-1ABCDEF"])
+    );
+    let requests = transport.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    let body = requests[0].body.as_deref().unwrap();
+    assert!(
+        body.contains("FIRING") && body.contains("botgate-PermanentSendFailuresAlarm-1ABCDEF"),
+        "{body}"
+    );
+    assert!(body.contains("failed for good"), "the runbook line: {body}");
+    assert!(!body.contains("silences"), "no Alertmanager to silence in: {body}");
+    // SNS retries a delivery: sent once.
+    let r = scheduler::handler(&d, &ticker, Some("ops-wecom"), event("scheduler-alarm.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r["already_sent"],
+        serde_json::json!(["botgate-PermanentSendFailuresAlarm-1ABCDEF"])
+    );
+    assert_eq!(transport.requests.lock().unwrap().len(), 1);
+    // Without a target, or with one the configuration lacks, the invocation fails loudly.
+    assert!(
+        scheduler::handler(&d, &ticker, None, event("scheduler-alarm.json"))
+            .await
+            .is_err()
+    );
+    let e = scheduler::handler(&d, &ticker, Some("no-such"), event("scheduler-alarm.json"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no-such"), "{e}");
 }
