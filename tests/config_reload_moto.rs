@@ -105,6 +105,7 @@ async fn a_pushed_configuration_is_reloaded_and_a_bad_one_refused() {
         "callback",
         metrics.clone(),
         NOW_MS,
+        None,
     )
     .await
     .unwrap();
@@ -184,4 +185,33 @@ async fn a_pushed_configuration_is_reloaded_and_a_bad_one_refused() {
         202,
         "still the last good text"
     );
+}
+
+#[tokio::test]
+async fn a_stack_deployed_before_its_first_push_starts_with_no_bots_and_picks_it_up() {
+    let moto = Moto::start();
+    let sdk = moto.sdk().await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    put_token(&sdk, "token-1").await;
+    let uri = ConfigUri::parse(&format!("s3://{BUCKET}/botgate.yaml")).unwrap();
+    let metrics = Arc::new(Recorded::default());
+    let source = || Source::with_client(uri.clone(), s3.clone());
+    let resolver = Arc::new(AwsResolver::from_sdk(sdk.clone()));
+    // No bootstrap: a missing configuration fails the start, loudly.
+    let err = Reloader::start(source(), resolver.clone(), "dispatcher", metrics.clone(), NOW_MS, None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("no configuration at s3://botgate-config/botgate.yaml"),
+        "{err}"
+    );
+    let (reloader, settings) = Reloader::start(source(), resolver, "dispatcher", metrics, NOW_MS, Some("bots: {}\n"))
+        .await
+        .unwrap();
+    assert!(settings.bots.is_empty() && settings.targets.is_empty());
+    assert!(reloader.check(NOW_MS + 60_000).await.is_none(), "still nothing pushed");
+    source().put(&config(true)).await.unwrap();
+    let pushed = reloader.check(NOW_MS + 120_000).await.expect("the first push");
+    assert!(pushed.targets.contains_key("oncall"));
 }

@@ -7,8 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use botgate::metrics::{ActionMetrics, BatchMetrics, Metric, NotifyMetrics, RequestMetrics, RunMetrics};
-use botgate::reload::ReloadMetrics;
+use botgate::metrics::{ActionMetrics, BatchMetrics, Count, Metric, NotifyMetrics, RequestMetrics};
 use serde_json::Value;
 
 /// Metric name -> its dimension sets, from the EMF lines themselves.
@@ -52,12 +51,15 @@ fn emitted() -> BTreeMap<String, BTreeSet<Vec<String>>> {
             timestamp_ms: 0,
         }
         .emf(),
-        RunMetrics {
+        Count {
+            name: "scheduled_runs",
+            component: "scheduler",
             outcome: "sent",
             timestamp_ms: 0,
         }
         .emf(),
-        ReloadMetrics {
+        Count {
+            name: "config_reloads",
             component: "callback",
             outcome: "reloaded",
             timestamp_ms: 0,
@@ -102,7 +104,7 @@ fn the_dashboard_reads_emitted_metrics() {
     let body = body.replace("''", "'");
     let body = regex::Regex::new(r"\$\{[^}]+\}").unwrap().replace_all(&body, "X");
     let dashboard: Value = serde_json::from_str(&body).expect("the dashboard body is JSON");
-    let search = regex::Regex::new(r#"SEARCH\('\{X,([a-z_,]+)\} MetricName="([a-z_]+)""#).unwrap();
+    let search = regex::Regex::new(r#"SEARCH\('\{"X",([a-z_,]+)\} MetricName="([a-z_]+)""#).unwrap();
     let mut checked = 0;
     for w in dashboard["widgets"].as_array().unwrap() {
         for m in w["properties"]["metrics"].as_array().unwrap() {

@@ -68,6 +68,13 @@ fn dry_run_dispatcher(
     )
 }
 
+/// A signed Feishu `/help` through the callback under trace id `trace`: accepted.
+async fn accept_help(gateway: &botgate::callback::Deps, config: &botgate::Settings, trace: &str) {
+    let req = feishu_message(config, "/help").await;
+    let r = callback::handle_traced(gateway, "/feishu/feishu-demo", &req.as_request(), "lambda-1", trace).await;
+    assert_eq!(r.status, 200);
+}
+
 async fn feishu_message(config: &botgate::Settings, text: &str) -> botgate::inbound::OwnedRequest {
     config.bots["feishu-demo"]
         .credentials
@@ -83,16 +90,7 @@ async fn in_process_every_line_of_one_event_carries_its_trace_id() {
     let config = example_config().await;
     let clock = Arc::new(FixedClock::at_ms(NOW_MS));
     let (gateway, queue) = memory_gateway(config.clone(), clock.clone());
-    let req = feishu_message(&config, "/help").await;
-    let r = callback::handle_traced(
-        &gateway,
-        "/feishu/feishu-demo",
-        &req.as_request(),
-        "lambda-1",
-        "apigw-req-1",
-    )
-    .await;
-    assert_eq!(r.status, 200);
+    accept_help(&gateway, &config, "apigw-req-1").await;
     let queued = queue.drain();
     assert!(queued[0].body.contains(r#""trace_id":"apigw-req-1""#));
     let d = dry_run_dispatcher(config, DispatchStores::in_memory(), clock);
@@ -140,16 +138,7 @@ async fn on_moto_every_line_of_one_event_carries_its_trace_id() {
         Arc::new(queue.clone()),
         clock.clone(),
     );
-    let req = feishu_message(&config, "/help").await;
-    let r = callback::handle_traced(
-        &gateway,
-        "/feishu/feishu-demo",
-        &req.as_request(),
-        "lambda-1",
-        "apigw-req-9",
-    )
-    .await;
-    assert_eq!(r.status, 200);
+    accept_help(&gateway, &config, "apigw-req-9").await;
     let stores = DispatchStores::dynamodb(aws_sdk_dynamodb::Client::new(&f.sdk), &f.table);
     let d = dry_run_dispatcher(config, stores, clock);
     let (received, _) = queue.poll_once(&d, None, 1, NOW_MS + 30_000).await.unwrap();

@@ -1,7 +1,9 @@
 //! Cold start: from process start to the first answer under a minimal Lambda runtime API
 //! (this program serves `/2018-06-01/runtime/invocation/next` once and times the response),
-//! for the `callback` function with a fresh signed Feishu event, next to a hello-world
-//! `lambda_runtime` binary. Reports the median and 90th percentile of RUNS starts each.
+//! for the `callback` function with a fresh signed Feishu event and the `scheduler`
+//! function with a minute tick (the schedules' evaluator over the example configuration),
+//! next to a hello-world `lambda_runtime` binary. Reports the median and 90th percentile of
+//! RUNS starts each.
 //!
 //! Run: `scripts/coldstart.sh` (builds both release binaries, then runs this).
 
@@ -122,6 +124,10 @@ fn main() {
         .cloned()
         .unwrap_or_else(|| "target/release/examples/hello".into());
     let runs: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let scheduler = args
+        .get(4)
+        .cloned()
+        .unwrap_or_else(|| "target/release/scheduler".into());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -133,13 +139,16 @@ fn main() {
         let req = botgate::sample::request(Platform::Feishu, &creds, SampleKind::Message, "cold start", now).unwrap();
         let event = botgate_cli::event::apigw(&req, Platform::Feishu, "feishu-demo", now).to_string();
         let cb = measure(&callback, event, runs).await;
+        let sc = measure(&scheduler, r#"{"tick": "2026-11-25T01:00:20Z"}"#.into(), runs).await;
         let hw = measure(&hello, "{}".into(), runs).await;
         let (cm, cp) = (ms(cb[runs / 2]), ms(cb[runs * 9 / 10]));
+        let (sm, sp) = (ms(sc[runs / 2]), ms(sc[runs * 9 / 10]));
         let (hm, hp) = (ms(hw[runs / 2]), ms(hw[runs * 9 / 10]));
         println!("callback:    median {cm:.1} ms, p90 {cp:.1} ms ({runs} starts, first answer to a signed Feishu event)");
+        println!("scheduler:   median {sm:.1} ms, p90 {sp:.1} ms (first answer to a minute tick)");
         println!("hello world: median {hm:.1} ms, p90 {hp:.1} ms");
-        println!("ratio (median): {:.2}x", cm / hm);
-        for (name, path) in [("callback", &callback), ("hello", &hello)] {
+        println!("ratio (median): callback {:.2}x, scheduler {:.2}x", cm / hm, sm / hm);
+        for (name, path) in [("callback", &callback), ("scheduler", &scheduler), ("hello", &hello)] {
             if let Ok(m) = std::fs::metadata(path) {
                 println!("{name} binary: {:.2} MB", m.len() as f64 / 1_048_576.0);
             }

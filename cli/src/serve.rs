@@ -341,7 +341,7 @@ async fn serve(args: Args) -> Result<Outcome> {
     let metrics: Arc<dyn MetricsSink> = if args.emf { Arc::new(Stdout) } else { Arc::new(Discard) };
     let source = botgate::reload::source::Source::new(botgate::reload::source::ConfigUri::parse(&args.config)?);
     let now_ms = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
-    let (reloader, config) = Reloader::start(source, crate::input::resolver(), "serve", metrics.clone(), now_ms)
+    let (reloader, config) = Reloader::start(source, crate::input::resolver(), "serve", metrics.clone(), now_ms, None)
         .await
         .map_err(anyhow::Error::msg)?;
     let body_limit = body_limit(&config);

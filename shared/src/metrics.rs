@@ -213,30 +213,37 @@ impl Metric for BatchMetrics {
     }
 }
 
-/// One scheduled run found by the scheduler's tick: a count by outcome.
+/// A count by component and outcome: `scheduled_runs` (the scheduler's tick: `sent`,
+/// `already_sent`, `in_progress`, `retry`, `failed`) and `config_reloads` (`reloaded`,
+/// `refused`, `unreadable`).
 #[derive(Debug, Clone)]
-pub struct RunMetrics<'a> {
-    /// `sent`, `already_sent`, `in_progress`, `retry` or `failed`.
+pub struct Count<'a> {
+    /// The metric's name.
+    pub name: &'static str,
+    /// `callback`, `dispatcher`, `scheduler` or `serve`.
+    pub component: &'a str,
+    /// What happened.
     pub outcome: &'a str,
     /// Unix ms.
     pub timestamp_ms: i64,
 }
 
-impl Metric for RunMetrics<'_> {
+impl Metric for Count<'_> {
     fn emf(&self) -> Value {
-        json!({
+        let mut line = json!({
             "_aws": {
                 "Timestamp": self.timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
                     "Dimensions": [["component", "outcome"]],
-                    "Metrics": [{"Name": "scheduled_runs", "Unit": "Count"}]
+                    "Metrics": [{"Name": self.name, "Unit": "Count"}]
                 }]
             },
-            "component": "scheduler",
+            "component": self.component,
             "outcome": self.outcome,
-            "scheduled_runs": 1,
-        })
+        });
+        line[self.name] = json!(1);
+        line
     }
 }
 
@@ -329,7 +336,9 @@ mod tests {
 
     #[test]
     fn a_line_carries_the_namespace_and_the_log_level() {
-        let m = RunMetrics {
+        let m = Count {
+            name: "scheduled_runs",
+            component: "scheduler",
             outcome: "sent",
             timestamp_ms: 1,
         };

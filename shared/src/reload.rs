@@ -24,7 +24,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use crate::callback::Deps;
 use crate::config::Resolver;
 use crate::dispatcher::Dispatcher;
-use crate::metrics::{Metric, MetricsSink};
+use crate::metrics::MetricsSink;
 use crate::settings::Settings;
 use source::{ConfigUri, Fetch, Source};
 
@@ -94,36 +94,6 @@ impl<T: Reconfigure> Live<T> {
     }
 }
 
-/// One reload decision, as an EMF metric: `config_reloads` by component and outcome
-/// (`reloaded`, `refused`, `unreadable`).
-#[derive(Debug, Clone)]
-pub struct ReloadMetrics<'a> {
-    /// `callback`, `dispatcher`, `scheduler` or `serve`.
-    pub component: &'a str,
-    /// What happened.
-    pub outcome: &'a str,
-    /// Unix ms.
-    pub timestamp_ms: i64,
-}
-
-impl Metric for ReloadMetrics<'_> {
-    fn emf(&self) -> serde_json::Value {
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": self.timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": crate::metrics::NAMESPACE,
-                    "Dimensions": [["component", "outcome"]],
-                    "Metrics": [{"Name": "config_reloads", "Unit": "Count"}]
-                }]
-            },
-            "component": self.component,
-            "outcome": self.outcome,
-            "config_reloads": 1,
-        })
-    }
-}
-
 struct State {
     /// The version last read (good or refused): the next read is conditional on it.
     etag: String,
@@ -155,21 +125,11 @@ impl std::fmt::Debug for Reloader {
 
 impl Reloader {
     /// Reads, resolves and validates the configuration now: the start of a process, which
-    /// fails with every problem when it is not valid.
+    /// fails with every problem when it is not valid. While the source does not exist yet,
+    /// it starts on `bootstrap` (YAML) when given: a stack deployed before its first
+    /// `botgate config push` runs with no bots and picks the configuration up at the next
+    /// check.
     pub async fn start(
-        source: Source,
-        resolver: Arc<dyn Resolver>,
-        component: &'static str,
-        metrics: Arc<dyn MetricsSink>,
-        now_ms: i64,
-    ) -> Result<(Self, Settings), String> {
-        Self::start_or(source, resolver, component, metrics, now_ms, None).await
-    }
-
-    /// [`Reloader::start`], starting on `bootstrap` (YAML) while the source does not exist
-    /// yet: a stack deployed before its first `botgate config push` runs with no bots and
-    /// picks the configuration up at the next check.
-    pub async fn start_or(
         source: Source,
         resolver: Arc<dyn Resolver>,
         component: &'static str,
@@ -290,7 +250,8 @@ impl Reloader {
     }
 
     fn emit(&self, outcome: &str, now_ms: i64) {
-        self.metrics.emit(&ReloadMetrics {
+        self.metrics.emit(&crate::metrics::Count {
+            name: "config_reloads",
             component: self.component,
             outcome,
             timestamp_ms: now_ms,
@@ -377,7 +338,7 @@ pub async fn from_env(
         }
         EnvSource::Watched(source) => {
             let (reloader, settings) =
-                Reloader::start_or(source, resolver, component, metrics, now_ms, Some(BOOTSTRAP)).await?;
+                Reloader::start(source, resolver, component, metrics, now_ms, Some(BOOTSTRAP)).await?;
             Ok((settings, Some(reloader)))
         }
     }

@@ -26,7 +26,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::dispatcher::Dispatcher;
-use crate::metrics::RunMetrics;
+use crate::metrics::Count;
 use crate::notify::calendar::{self, Schedule};
 use crate::scheduler::{self, ScheduleError};
 use crate::settings::Settings;
@@ -176,7 +176,9 @@ impl Ticker {
                     if permanent { "failed" } else { "retry" }
                 }
             };
-            d.metrics.emit(&RunMetrics {
+            d.metrics.emit(&Count {
+                name: "scheduled_runs",
+                component: "scheduler",
                 outcome: metric,
                 timestamp_ms: now_ms,
             });

@@ -97,3 +97,56 @@ async fn stale_sample_is_refused_with_401() {
     assert_eq!(resp.status(), 401);
     assert!(queue.is_empty());
 }
+
+#[tokio::test]
+async fn the_handler_reloads_a_changed_configuration_and_traces_by_api_gateways_request_id() {
+    let dir = std::env::temp_dir().join(format!("botgate-callback-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("botgate.yaml");
+    let example = std::fs::read_to_string(root().join("examples/botgate.yaml")).unwrap();
+    // At first the Feishu bot has an old Encrypt Key (rotated in the console since): refused.
+    std::fs::write(
+        &path,
+        example.replace("rDji55Ze4EWn5Qx3IEtmx7P247HTuUAG", "0ldKey0ldKey0ldKey0ldKey0ldKey00"),
+    )
+    .unwrap();
+    let clock = Arc::new(FixedClock::at_ms(EVENTS_TIME_MS));
+    let (reloader, config) = botgate::reload::Reloader::start(
+        botgate::reload::source::Source::new(botgate::reload::source::ConfigUri::File(path.clone())),
+        Arc::new(EnvResolver),
+        "callback",
+        Arc::new(Recorded::default()),
+        EVENTS_TIME_MS,
+        None,
+    )
+    .await
+    .unwrap();
+    let queue = Arc::new(MemoryQueue::new(clock.clone(), config.max_message_bytes));
+    let live = botgate::reload::Live::new(Deps {
+        config: Arc::new(config),
+        store: Arc::new(MemoryStore::new()),
+        queue: queue.clone(),
+        clock: clock.clone(),
+        metrics: Arc::new(Recorded::default()),
+    });
+    let text = std::fs::read_to_string(root().join("events/callback-feishu-message.json")).unwrap();
+    let call = || callback::handle_live(&live, Some(&reloader), lambda_http::request::from_str(&text).unwrap());
+    assert_eq!(call().await.unwrap().status(), 401);
+    std::fs::write(&path, &example).unwrap();
+    assert_eq!(
+        call().await.unwrap().status(),
+        401,
+        "not checked again before the refresh interval"
+    );
+    clock.advance_ms(60_000);
+    assert_eq!(call().await.unwrap().status(), 200, "reloaded without a restart");
+    let queued = queue.drain();
+    let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let request_id = event["requestContext"]["requestId"].as_str().unwrap();
+    assert!(
+        queued[0].body.contains(&format!(r#""trace_id":"{request_id}""#)),
+        "{}",
+        queued[0].body
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -32,8 +32,8 @@ fn event_at(name: &str, now_ms: i64) -> LambdaEvent<Value> {
     LambdaEvent::new(v, context)
 }
 
-#[tokio::test]
-async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
+/// A dispatcher on the example configuration that records what it would send.
+async fn example_dispatcher(clock: Arc<FixedClock>) -> (botgate::dispatcher::Dispatcher, Arc<DryRun>) {
     let config = botgate::deps::load_file(&root().join("examples/botgate.yaml"), &EnvResolver)
         .await
         .unwrap();
@@ -42,10 +42,16 @@ async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
         Arc::new(config),
         DispatchStores::in_memory(),
         transport.clone(),
-        Arc::new(FixedClock::at_ms(NOW_MS)),
+        clock,
         Arc::new(Recorded::default()),
         botgate::handler::Registry::default(),
     );
+    (d, transport)
+}
+
+#[tokio::test]
+async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
+    let (d, transport) = example_dispatcher(Arc::new(FixedClock::at_ms(NOW_MS))).await;
     let ticker = Ticker::new(TICK_PERIOD_MS);
     let r = scheduler::handler(&d, &ticker, None, event("scheduler-daily-report.json"))
         .await
@@ -91,20 +97,9 @@ async fn raw_and_enveloped_inputs_send_once_per_scheduled_run() {
 
 #[tokio::test]
 async fn the_minute_tick_sends_the_configured_daily_report_once() {
-    let config = botgate::deps::load_file(&root().join("examples/botgate.yaml"), &EnvResolver)
-        .await
-        .unwrap();
-    let transport = Arc::new(DryRun::recording());
     // Tuesday 2026-11-24, 08:58:20 in Beijing: the first tick sees the schedule.
     let clock = Arc::new(FixedClock::at_ms(1_795_481_900_000));
-    let d = botgate::deps::dispatcher_with(
-        Arc::new(config),
-        DispatchStores::in_memory(),
-        transport.clone(),
-        clock.clone(),
-        Arc::new(Recorded::default()),
-        botgate::handler::Registry::default(),
-    );
+    let (d, transport) = example_dispatcher(clock.clone()).await;
     let ticker = Ticker::new(TICK_PERIOD_MS);
     let r = scheduler::handler(&d, &ticker, None, tick(&clock)).await.unwrap();
     assert_eq!(r["sent"], serde_json::json!([]), "nothing is due before 09:00");
@@ -153,18 +148,7 @@ fn a_tick_is_recognised_raw_and_in_an_envelope() {
 
 #[tokio::test]
 async fn an_alarm_from_the_alarm_topic_reaches_the_chat_once() {
-    let config = botgate::deps::load_file(&root().join("examples/botgate.yaml"), &EnvResolver)
-        .await
-        .unwrap();
-    let transport = Arc::new(DryRun::recording());
-    let d = botgate::deps::dispatcher_with(
-        Arc::new(config),
-        DispatchStores::in_memory(),
-        transport.clone(),
-        Arc::new(FixedClock::at_ms(NOW_MS)),
-        Arc::new(Recorded::default()),
-        botgate::handler::Registry::default(),
-    );
+    let (d, transport) = example_dispatcher(Arc::new(FixedClock::at_ms(NOW_MS))).await;
     let ticker = Ticker::new(TICK_PERIOD_MS);
     let r = scheduler::handler(&d, &ticker, Some("ops-wecom"), event("scheduler-alarm.json"))
         .await
