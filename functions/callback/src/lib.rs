@@ -37,17 +37,30 @@ pub async fn handler(deps: &Deps, req: Request) -> Result<Response<Body>, Error>
         .body(Body::Text(r.body))?)
 }
 
-/// Handles one invocation on the live configuration: first, once the refresh interval has
-/// passed, the configuration's source is checked and a new valid configuration swapped in
-/// ([`botgate::reload`]).
+/// The longest a configuration check may take inside an invocation: it runs beside the
+/// request (which is answered on the configuration it started with), so the answer stays
+/// within Feishu's 3 s even when S3 is slow; a check cut short is tried again after the
+/// refresh interval.
+pub const RELOAD_BUDGET: std::time::Duration = std::time::Duration::from_millis(2_000);
+
+/// Handles one invocation on the live configuration. Once the refresh interval has passed,
+/// the configuration's source is checked beside the request, and a new valid
+/// configuration is swapped in for the requests after it ([`botgate::reload`]).
 pub async fn handle_live(
     live: &Live<Deps>,
     reloader: Option<&Reloader>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
-    if let Some(r) = reloader {
-        let now_ms = live.get().clock.now_ms();
-        r.refresh(live, now_ms).await;
-    }
-    handler(&live.get(), req).await
+    let current = live.get();
+    let check = async {
+        if let Some(r) = reloader
+            && tokio::time::timeout(RELOAD_BUDGET, r.refresh(live, current.clock.now_ms()))
+                .await
+                .is_err()
+        {
+            tracing::warn!(uri = %r.uri(), "configuration check cut short to answer in time; tried again later");
+        }
+    };
+    let (response, ()) = tokio::join!(handler(&current, req), check);
+    response
 }

@@ -139,6 +139,11 @@ async fn the_handler_reloads_a_changed_configuration_and_traces_by_api_gateways_
         "not checked again before the refresh interval"
     );
     clock.advance_ms(60_000);
+    assert_eq!(
+        call().await.unwrap().status(),
+        401,
+        "answered on the configuration it started with, while the check runs beside it"
+    );
     assert_eq!(call().await.unwrap().status(), 200, "reloaded without a restart");
     let queued = queue.drain();
     let event: serde_json::Value = serde_json::from_str(&text).unwrap();
