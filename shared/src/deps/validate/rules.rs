@@ -46,9 +46,22 @@ pub(crate) fn all(s: &mut Scope<'_>, rules: &[file::Rule], bots: &BTreeMap<Strin
     Rules::new(out, templates)
 }
 
-fn when(s: &mut Scope<'_>, path: &str, w: &Located<file::When>) -> Option<Matcher> {
+fn when(s: &mut Scope<'_>, path: &str, w: &Located<file::When>, bots: &BTreeMap<String, Platform>) -> Option<Matcher> {
     let line = w.line;
     let w = &w.value;
+    // A rule for a bot that is not configured would never match: a typo, or a removed bot.
+    if let Some(missing) = strings(&w.bot)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|b| !bots.contains_key(b))
+    {
+        s.invalid(
+            &format!("{path}.when.bot"),
+            line,
+            format!("no bot `{missing}` in `bots:` (the rule would never match)"),
+        );
+        return None;
+    }
     let tests: Vec<&str> = [
         ("text", w.text.is_some()),
         ("command", w.command.is_some()),
@@ -210,7 +223,7 @@ fn one(
     let path = format!("rules[{i}]");
     let default_when = Located::new(file::When::default());
     let w = r.when.as_ref().unwrap_or(&default_when);
-    let matcher = when(s, &path, w);
+    let matcher = when(s, &path, w, bots);
     let mut items: Vec<(String, usize, ActionItem)> = Vec::new();
     if let Some(m) = &r.reply {
         items.push((format!("{path}.reply"), m.line, ActionItem::Reply(m.value.clone())));
@@ -430,5 +443,10 @@ mod tests {
         assert!(e.starts_with("rules[1] (x): `when.regex` (line 7)"), "{e}");
         let e = compile("- name: a\n  when: {}\n  notify: {bot: ghost, to: c1, text: hi}\n").unwrap_err();
         assert!(e.contains("ghost") && e.contains("(line 5)"), "{e}");
+        let e = compile("- name: a\n  when: {bot: [ghost]}\n  ignore: true\n").unwrap_err();
+        assert!(
+            e.starts_with("rules[0] (a): `when.bot` (line 4)") && e.contains("no bot `ghost`"),
+            "a rule that could never match: {e}"
+        );
     }
 }
