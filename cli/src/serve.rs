@@ -380,7 +380,8 @@ async fn serve(args: Args) -> Result<Outcome> {
     let gateway = Arc::new(Live::new(deps));
     drop(tokio::spawn(reload(reloader, gateway.clone(), dispatcher.clone())));
     let schedule_lines = schedule_lines(&schedules, chrono::Utc::now());
-    if let (Some(d), false) = (&dispatcher, schedules.is_empty()) {
+    // The tick runs whenever the dispatcher does, so a schedule added by a reload runs too.
+    if let (Some(d), false) = (&dispatcher, args.no_schedules) {
         drop(tokio::spawn(crate::schedule::run(d.clone(), crate::schedule::TICK)));
     }
     if let (Some(dispatcher), false) = (dispatcher, args.no_dispatch) {
