@@ -142,9 +142,18 @@ pub struct Failure {
 
 /// The `trace` span of a record's log lines: the trace id the gateway gave it, or its
 /// message id when it has none.
-fn record_span(rec: &Record) -> tracing::Span {
-    let trace_id = crate::queue::trace_of(&rec.body).unwrap_or_else(|| rec.message_id.clone());
+fn trace_span(trace_id: Option<&str>, rec: &Record) -> tracing::Span {
+    let trace_id = trace_id.unwrap_or(&rec.message_id);
     tracing::info_span!("trace", trace_id = %trace_id)
+}
+
+/// [`trace_span`] of a record whose body is not otherwise parsed (it is read for the
+/// trace id alone: only records left for redelivery unread take this path).
+fn unread_span(rec: &Record, job: Option<&NotifyJob>) -> tracing::Span {
+    match job {
+        Some(j) => trace_span(j.trace_id.as_deref(), rec),
+        None => trace_span(crate::queue::trace_of(&rec.body).as_deref(), rec),
+    }
 }
 
 /// The dispatcher's dependencies, built once per process.
@@ -286,10 +295,9 @@ impl Dispatcher {
             if i < folded_until {
                 continue;
             }
-            let span = record_span(rec);
             // A record that can never succeed leaves the queue and blocks nothing.
             if let Some(first) = failed.iter().find(|f| !f.permanent) {
-                span.in_scope(|| tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::Blocked.reason(),
+                unread_span(rec, jobs[i].as_ref()).in_scope(|| tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::Blocked.reason(),
                     "record left for redelivery: an earlier record of its conversation failed"));
                 let retry_at_ms = first.retry_at_ms;
                 failed.push(Failure {
@@ -300,7 +308,7 @@ impl Dispatcher {
                 continue;
             }
             if self.clock.now_ms().saturating_add(MIN_RECORD_MS) > deadline_ms {
-                span.in_scope(|| tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::DeadlineNear.reason(),
+                unread_span(rec, jobs[i].as_ref()).in_scope(|| tracing::warn!(request_id, message_id = %rec.message_id, outcome = "failed", reason = RecordError::DeadlineNear.reason(),
                     "record left for redelivery: too little time left in this invocation to start it"));
                 failed.push(Failure {
                     message_id: rec.message_id.clone(),
@@ -318,12 +326,12 @@ impl Dispatcher {
                         .collect();
                     let (taken, result) = self
                         .process_notify(request_id, &records[i..i + backlog.len()], &backlog, deadline_ms)
-                        .instrument(span)
+                        .instrument(trace_span(job.trace_id.as_deref(), rec))
                         .await;
                     folded_until = i + taken;
                     result
                 }
-                None => self.process_traced(request_id, rec, deadline_ms).instrument(span).await,
+                None => self.process_record(request_id, rec, deadline_ms).await,
             };
             if let Err(e) = result {
                 failed.push(Failure {
@@ -482,23 +490,30 @@ impl Dispatcher {
         rec: &Record,
         deadline_ms: i64,
     ) -> Result<RecordOutcome, RecordError> {
-        self.process_traced(request_id, rec, deadline_ms)
-            .instrument(record_span(rec))
-            .await
-    }
-
-    async fn process_traced(
-        &self,
-        request_id: &str,
-        rec: &Record,
-        deadline_ms: i64,
-    ) -> Result<RecordOutcome, RecordError> {
         let started = Instant::now();
         if let Some(job) = notify_job(&rec.body) {
-            return self.run_notify(request_id, rec, &job, deadline_ms, deadline_ms).await;
+            return self
+                .run_notify(request_id, rec, &job, deadline_ms, deadline_ms)
+                .instrument(trace_span(job.trace_id.as_deref(), rec))
+                .await;
         }
         let envelope: Result<Envelope, RecordError> =
             serde_json::from_str(&rec.body).map_err(|e| RecordError::Malformed(e.to_string()));
+        let span = trace_span(envelope.as_ref().ok().and_then(|e| e.trace_id.as_deref()), rec);
+        self.finish_record(request_id, rec, envelope, started, deadline_ms)
+            .instrument(span)
+            .await
+    }
+
+    /// Runs a parsed (or unparseable) envelope and logs how it ended.
+    async fn finish_record(
+        &self,
+        request_id: &str,
+        rec: &Record,
+        envelope: Result<Envelope, RecordError>,
+        started: Instant,
+        deadline_ms: i64,
+    ) -> Result<RecordOutcome, RecordError> {
         let result = match &envelope {
             Ok(env) => self.run(request_id, rec, env, deadline_ms).await,
             Err(_) => Err(RecordError::Malformed("not a botgate envelope".into())),

@@ -66,7 +66,7 @@ impl fmt::Display for Run {
 
 /// `ms` as EventBridge Scheduler's `<aws.scheduler.scheduled-time>`.
 pub fn scheduled_time(ms: i64) -> String {
-    utc(ms).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    calendar::scheduled_time(utc(ms))
 }
 
 fn utc(ms: i64) -> DateTime<Utc> {

@@ -268,8 +268,15 @@ pub fn describe(t: DateTime<Utc>, tz: Tz) -> String {
 pub fn input(notification: &str, at: DateTime<Utc>) -> Value {
     serde_json::json!({
         "notification": notification,
-        "scheduled_time": at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "scheduled_time": scheduled_time(at),
     })
+}
+
+/// `at` as EventBridge Scheduler writes `<aws.scheduler.scheduled-time>`
+/// (`2026-11-23T01:00:00Z`): part of each target's effect key, so a tick and a direct
+/// invocation of the same run claim the same effects.
+pub fn scheduled_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 #[cfg(test)]
