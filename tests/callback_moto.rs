@@ -125,7 +125,7 @@ async fn failing_queue_gives_5xx_and_the_retry_gives_one_message() {
 
     // no record is left claiming anything for this event
     let event_id = {
-        let creds = example_config().await.bots["feishu-demo"].verifier.clone();
+        let creds = example_config().await.bots["feishu-demo"].verifier.clone().unwrap();
         match creds
             .verify(&req.as_request(), NOW_MS / 1000, &Default::default())
             .unwrap()
@@ -160,7 +160,7 @@ async fn in_progress_claim_of_a_dead_owner_is_taken_over() {
     let (sdk, table, url) = (f.sdk.clone(), f.table.clone(), f.queue_url.clone());
     let clock = Arc::new(FixedClock::at_ms(NOW_MS));
     let req = feishu_event(NOW_MS).await;
-    let verifier = example_config().await.bots["feishu-demo"].verifier.clone();
+    let verifier = example_config().await.bots["feishu-demo"].verifier.clone().unwrap();
     let event_id = match verifier
         .verify(&req.as_request(), NOW_MS / 1000, &Default::default())
         .unwrap()

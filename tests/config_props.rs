@@ -230,7 +230,12 @@ async fn exercise(config: botgate::Settings) {
         else {
             continue;
         };
-        if let Ok(botgate::Accepted::Event { event, .. }) = bot.verifier.verify(&req.as_request(), now, &bot.options) {
+        if let Ok(botgate::Accepted::Event { event, .. }) =
+            bot.verifier
+                .as_ref()
+                .unwrap()
+                .verify(&req.as_request(), now, &bot.options)
+        {
             records.push(botgate_tests::record(&format!("m-{id}"), id, &event));
         }
     }

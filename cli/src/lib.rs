@@ -2,6 +2,7 @@
 
 pub mod cipher;
 pub mod config;
+pub mod connect;
 #[cfg(feature = "aws")]
 pub mod dlq;
 pub mod doctor;

@@ -3,7 +3,7 @@
 
 #[cfg(feature = "aws")]
 use botgate_cli::dlq;
-use botgate_cli::{Outcome, cipher, config, doctor, event, render, schedules, send, serve, sign, verify};
+use botgate_cli::{Outcome, cipher, config, connect, doctor, event, render, schedules, send, serve, sign, verify};
 
 use std::process::ExitCode;
 
@@ -20,6 +20,9 @@ Examples:
 
   # Check a configuration: every problem with its path and line (exit 1 if any)
   botgate config check --config botgate.yaml
+
+  # A bot without a public URL: Feishu/Lark or DingTalk over a long connection (mode: long_connection)
+  botgate connect --config botgate.yaml
 
   # Send it a signed sample event
   botgate event --config examples/botgate.yaml --bot feishu-demo --format curl | sh
@@ -89,6 +92,8 @@ enum Command {
     Event(event::Args),
     /// Run the gateway, the dispatcher and the configured schedules locally (in-memory store and queue by default).
     Serve(serve::Args),
+    /// Take events off long connections (Feishu/Lark, DingTalk Stream) for bots with `mode: long_connection`, into the queue.
+    Connect(connect::Args),
     /// Send one message to a configured target (custom group bot or app chat).
     Send(send::Args),
     /// What an Alertmanager or Grafana webhook becomes on each platform, or on one target (not sent).
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         Command::Decrypt(a) => cipher::decrypt(a),
         Command::Event(a) => event::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Connect(a) => connect::run(a),
         Command::Send(a) => send::run(a),
         Command::Render(a) => render::run(a),
         Command::Schedules(a) => schedules::run(a),

@@ -238,7 +238,7 @@ fn self_command() -> String {
 /// Checks the configuration's source every second once its refresh interval has passed,
 /// and swaps a new valid configuration into the gateway and the dispatcher (both or
 /// neither). The listener's limits and the backends stay as they started.
-async fn reload(reloader: Reloader, gateway: Arc<Live<Deps>>, dispatcher: Option<Arc<Live<Dispatcher>>>) {
+pub(crate) async fn reload(reloader: Reloader, gateway: Arc<Live<Deps>>, dispatcher: Option<Arc<Live<Dispatcher>>>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         let now_ms = gateway.get().clock.now_ms();
@@ -267,11 +267,11 @@ async fn reload(reloader: Reloader, gateway: Arc<Live<Deps>>, dispatcher: Option
     }
 }
 
-/// Runs the command until Ctrl-C.
-pub fn run(args: Args) -> Result<Outcome> {
+/// Logs as JSON lines (as on Lambda) or as text, at `RUST_LOG` (default info).
+pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    if args.json {
+    if json {
         botgate::logging::init_json(std::io::stdout);
     } else {
         tracing_subscriber::fmt()
@@ -280,12 +280,17 @@ pub fn run(args: Args) -> Result<Outcome> {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
             .init();
     }
+}
+
+/// Runs the command until Ctrl-C.
+pub fn run(args: Args) -> Result<Outcome> {
+    init_logging(args.json);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(serve(args))
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what `docker stop`, systemd and Kubernetes send).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -345,10 +350,10 @@ async fn serve(args: Args) -> Result<Outcome> {
         .await
         .map_err(anyhow::Error::msg)?;
     let body_limit = body_limit(&config);
-    let bots: Vec<(String, String)> = config
+    let bots: Vec<(String, String, bool)> = config
         .bots
         .values()
-        .map(|b| (b.id.clone(), b.platform.to_string()))
+        .map(|b| (b.id.clone(), b.platform.to_string(), b.verifier.is_some()))
         .collect();
     let backends = (config.backends.store, config.backends.queue);
     let dry_run = config.delivery.dry_run;
@@ -367,7 +372,7 @@ async fn serve(args: Args) -> Result<Outcome> {
     } else {
         let mut d = botgate::deps::dispatcher(
             deps.config.clone(),
-            metrics,
+            metrics.clone(),
             botgate::handler::Registry::default(),
             None,
         )
@@ -379,6 +384,17 @@ async fn serve(args: Args) -> Result<Outcome> {
     };
     let gateway = Arc::new(Live::new(deps));
     drop(tokio::spawn(reload(reloader, gateway.clone(), dispatcher.clone())));
+    // Bots with `mode: long_connection` (and any a reload switches to it) are connected.
+    let connect_lines = crate::connect::banner(&gateway.get().config);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let connector = tokio::spawn(
+        botgate::connect::Connector::new(
+            gateway.clone(),
+            crate::connect::endpoint_transport(&gateway.get().config)?,
+            metrics.clone(),
+        )
+        .run(stop_rx),
+    );
     let schedule_lines = schedule_lines(&schedules, chrono::Utc::now());
     // The tick runs whenever the dispatcher does, so a schedule added by a reload runs too.
     if let (Some(d), false) = (&dispatcher, args.no_schedules) {
@@ -436,8 +452,13 @@ async fn serve(args: Args) -> Result<Outcome> {
     for line in &schedule_lines {
         println!("{line}");
     }
-    for (id, platform) in &bots {
-        println!("  {platform:<9} http://{addr}/{platform}/{id}");
+    for (id, platform, webhook) in &bots {
+        if *webhook {
+            println!("  {platform:<9} http://{addr}/{platform}/{id}");
+        }
+    }
+    for line in &connect_lines {
+        println!("{line}");
     }
     let config = gateway.get().config.clone();
     println!("  config: {} (checked for changes every {refresh_secs} s)", args.config);
@@ -446,7 +467,7 @@ async fn serve(args: Args) -> Result<Outcome> {
             println!("{line}");
         }
     }
-    if let Some((id, _)) = bots.first() {
+    if let Some((id, _, _)) = bots.iter().find(|b| b.2) {
         println!("Send it a signed sample event from another terminal:");
         println!(
             "  {} event --config {} --bot {id} --format curl --url http://{addr} | sh",
@@ -456,7 +477,13 @@ async fn serve(args: Args) -> Result<Outcome> {
     }
     let limits = config.serve.clone();
     let app = router(gateway, body_limit);
-    crate::http::serve(listener, app, limits, shutdown_signal()).await?;
+    let stop = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    crate::http::serve(listener, app, limits, stop).await?;
+    // The long connections acknowledge what they are queueing, then close.
+    let _ = connector.await;
     println!("botgate: stopped");
     Ok(Outcome::Ok)
 }

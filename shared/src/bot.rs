@@ -11,8 +11,11 @@ pub struct Bot {
     pub id: String,
     /// Its platform.
     pub platform: Platform,
-    /// The prepared verifier.
-    pub verifier: Verifier,
+    /// The prepared verifier of its webhook callbacks; `None` for a bot that takes its
+    /// events over a long connection only (no webhook credentials).
+    pub verifier: Option<Verifier>,
+    /// How it receives events.
+    pub mode: BotMode,
     /// Inbound options.
     pub options: Options,
     /// The credentials (hold secrets: never log them).
@@ -33,13 +36,26 @@ impl std::fmt::Debug for Bot {
     }
 }
 
+/// How a bot receives its events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BotMode {
+    /// The platform calls botgate's callback URL.
+    #[default]
+    Webhook,
+    /// botgate opens a long connection to the platform (Feishu/Lark 长连接, DingTalk Stream)
+    /// and takes the events off it (`botgate connect`, `botgate serve`); its callback URL
+    /// still works when it has webhook credentials too.
+    LongConnection,
+}
+
 impl Bot {
     /// A bot from its credentials with default options (tests, tools).
     pub fn new(id: &str, credentials: Credentials) -> Result<Self, botgate_core::inbound::CredentialsError> {
         Ok(Self {
             id: id.to_owned(),
             platform: credentials.platform(),
-            verifier: Verifier::new(credentials.clone())?,
+            verifier: Some(Verifier::new(credentials.clone())?),
+            mode: BotMode::Webhook,
             options: Options::default(),
             credentials,
             api_base: None,

@@ -399,7 +399,13 @@ async fn process(
     let bot = find_bot(&deps.config, path)?;
     trace.bot = bot.id.clone();
     trace.platform = Some(bot.platform);
-    let (event, response, guard) = match bot.verifier.verify(req, now_ms.div_euclid(1000), &bot.options)? {
+    let verifier = bot.verifier.as_ref().ok_or_else(|| {
+        CallbackError::NotFound(format!(
+            "bot `{}` takes its events over a long connection and has no webhook credentials",
+            bot.id
+        ))
+    })?;
+    let (event, response, guard) = match verifier.verify(req, now_ms.div_euclid(1000), &bot.options)? {
         Accepted::Verification(r) => return Ok((r, Outcome::Verification)),
         Accepted::Event {
             event,
@@ -409,9 +415,26 @@ async fn process(
     };
     trace.event_id = event.event_id.clone();
     trace.event_type = event.event_type.clone();
+    let outcome = ingest(deps, bot, &event, now_ms, &trace.trace_id, guard.as_ref()).await?;
+    Ok((response, outcome))
+}
 
+/// Takes a verified event in: claims its key (`platform#bot#event_id`) in the dedup store
+/// and puts it on the queue, as described in the module's documentation. The webhook path
+/// and the long-connection connector share it, so an event delivered both ways (or twice
+/// either way) is queued once. `guard`: a signature that does not cover the body, to be
+/// accepted for one event only. `Accepted` and `Duplicate` both mean the event is safely
+/// queued and the platform may be told so; an error means it is not.
+pub async fn ingest(
+    deps: &Deps,
+    bot: &Bot,
+    event: &botgate_core::Event,
+    now_ms: i64,
+    trace_id: &str,
+    guard: Option<&ReplayGuard>,
+) -> Result<Outcome, CallbackError> {
     let key = format!("{}#{}#{}", bot.platform, bot.id, event.event_id);
-    let msg = OutgoingMessage::for_traced_event(&bot.id, &key, &event, now_ms, Some(&trace.trace_id))
+    let msg = OutgoingMessage::for_traced_event(&bot.id, &key, event, now_ms, Some(trace_id))
         .map_err(CallbackError::Queue)?;
     msg.check_size(deps.config.max_message_bytes)
         .map_err(CallbackError::TooLargeForQueue)?;
@@ -422,7 +445,7 @@ async fn process(
         retention_secs: i64::try_from(deps.config.dedup_retention_secs).unwrap_or(i64::MAX),
     });
     // The signature's first use is claimed beside the event (one round trip for both).
-    let (claim, fresh) = match &guard {
+    let (claim, fresh) = match guard {
         Some(g) => {
             let (claim, fresh) = tokio::join!(event_claim, first_use(deps, bot, g, now_ms));
             (claim?, fresh?)
@@ -434,7 +457,7 @@ async fn process(
             // A new event under a signature already used for another: a captured
             // timestamp and sign replayed with a forged body.
             if let Err(e) = deps.store.release(&key, &owner).await {
-                tracing::warn!(event_id = %trace.event_id, error = %e, "could not release the claim of a refused event");
+                tracing::warn!(event_id = %event.event_id, error = %e, "could not release the claim of a refused event");
             }
             Err(Rejection::Replayed("this timestamp and sign were already used for another message".into()).into())
         }
@@ -442,7 +465,7 @@ async fn process(
             let (sent, completed) = tokio::join!(deps.queue.send(&msg), deps.store.complete(&key, &owner));
             if let Err(e) = sent {
                 if let Err(release) = deps.store.release(&key, &owner).await {
-                    tracing::error!(event_id = %trace.event_id, error = %release,
+                    tracing::error!(event_id = %event.event_id, error = %release,
                         "could not release the claim after a failed send; it expires in {IN_PROGRESS_MS} ms");
                 }
                 return Err(match e {
@@ -451,16 +474,16 @@ async fn process(
                 });
             }
             if let Err(e) = completed {
-                tracing::warn!(event_id = %trace.event_id, error = %e,
+                tracing::warn!(event_id = %event.event_id, error = %e,
                     "enqueued, but the claim could not be marked done; it stays in progress until it expires");
             }
-            Ok((response, Outcome::Accepted))
+            Ok(Outcome::Accepted)
         }
         Claim::Held(record) => {
             if now_ms.saturating_sub(record.claimed_at_ms) < RESEND_WINDOW_MS {
                 deps.queue.send(&msg).await.map_err(CallbackError::Queue)?;
             }
-            Ok((response, Outcome::Duplicate))
+            Ok(Outcome::Duplicate)
         }
     }
 }

@@ -17,6 +17,8 @@ pub mod bot;
 pub mod callback;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "connect")]
+pub mod connect;
 pub mod delivery;
 pub mod deps;
 pub mod dispatcher;

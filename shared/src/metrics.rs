@@ -213,6 +213,91 @@ impl Metric for BatchMetrics {
     }
 }
 
+/// A long connection's state change (`botgate connect`): `connections` by platform and
+/// outcome (`opened`, `lost`, `silent`, `server_closed`, `refused`, `failed`, `shutdown`),
+/// `reconnects` (an `opened` after an earlier connection of the same bot) and the
+/// `frames` the connection read when it ends.
+#[derive(Debug, Clone)]
+pub struct ConnectionMetrics<'a> {
+    /// `feishu` or `dingtalk`.
+    pub platform: &'a str,
+    /// What happened.
+    pub outcome: &'a str,
+    /// Frames read (when it ends).
+    pub frames: u64,
+    /// An `opened` that replaces an earlier connection.
+    pub reconnect: bool,
+    /// Unix ms.
+    pub timestamp_ms: i64,
+}
+
+impl Metric for ConnectionMetrics<'_> {
+    fn emf(&self) -> Value {
+        json!({
+            "_aws": {
+                "Timestamp": self.timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component", "platform", "outcome"]],
+                    "Metrics": [{"Name": "connections", "Unit": "Count"}]
+                }, {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component", "platform"]],
+                    "Metrics": [{"Name": "reconnects", "Unit": "Count"}, {"Name": "frames", "Unit": "Count"}]
+                }]
+            },
+            "component": "connector",
+            "platform": self.platform,
+            "outcome": self.outcome,
+            "connections": 1,
+            "reconnects": u8::from(self.reconnect),
+            "frames": self.frames,
+        })
+    }
+}
+
+/// One event pushed over a long connection: `events` by platform and outcome (`accepted`,
+/// `duplicate`, `rejected`, `failed`) and `ack_latency_ms` (from the frame's arrival to
+/// its acknowledgement, the enqueue included).
+#[derive(Debug, Clone)]
+pub struct PushedEventMetrics<'a> {
+    /// `feishu` or `dingtalk`.
+    pub platform: &'a str,
+    /// What happened.
+    pub outcome: &'a str,
+    /// Why it failed, or `none`.
+    pub reason: &'a str,
+    /// Arrival to acknowledgement, ms.
+    pub ack_latency_ms: f64,
+    /// Unix ms.
+    pub timestamp_ms: i64,
+}
+
+impl Metric for PushedEventMetrics<'_> {
+    fn emf(&self) -> Value {
+        json!({
+            "_aws": {
+                "Timestamp": self.timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component", "platform", "outcome"]],
+                    "Metrics": [{"Name": "events", "Unit": "Count"}]
+                }, {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["component", "platform"]],
+                    "Metrics": [{"Name": "ack_latency_ms", "Unit": "Milliseconds"}]
+                }]
+            },
+            "component": "connector",
+            "platform": self.platform,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "events": 1,
+            "ack_latency_ms": self.ack_latency_ms,
+        })
+    }
+}
+
 /// A count by component and outcome: `scheduled_runs` (the scheduler's tick: `sent`,
 /// `already_sent`, `in_progress`, `retry`, `failed`) and `config_reloads` (`reloaded`,
 /// `refused`, `unreadable`).

@@ -69,6 +69,30 @@ impl Default for ServeSettings {
     }
 }
 
+/// The long connections' timings (`connector:`), in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectorSettings {
+    /// How often a WebSocket ping probes each connection.
+    pub ping_interval_ms: u64,
+    /// Silence (pings unanswered) after which a connection is replaced.
+    pub silence_timeout_ms: u64,
+    /// The longest pause between reconnect attempts.
+    pub reconnect_max_ms: u64,
+    /// On shutdown, how long events being queued may take to finish.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ConnectorSettings {
+    fn default() -> Self {
+        Self {
+            ping_interval_ms: 10_000,
+            silence_timeout_ms: 20_000,
+            reconnect_max_ms: 60_000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -100,6 +124,8 @@ pub struct Settings {
     pub notifications: BTreeMap<String, Notification>,
     /// `botgate serve`'s listener limits.
     pub serve: ServeSettings,
+    /// The long connections' timings.
+    pub connector: ConnectorSettings,
 }
 
 impl Default for Settings {
@@ -119,6 +145,7 @@ impl Default for Settings {
             alerts: crate::notify::route::AlertRouting::default(),
             notifications: BTreeMap::new(),
             serve: ServeSettings::default(),
+            connector: ConnectorSettings::default(),
         }
     }
 }

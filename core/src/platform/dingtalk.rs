@@ -16,6 +16,8 @@ use crate::inbound::{
 use crate::message::{Mentions, Message};
 use crate::secret::Secret;
 
+pub mod stream;
+
 /// Default timestamp window for event subscriptions: 5 minutes (skew only; each push is
 /// signed afresh).
 pub const DEFAULT_WINDOW_SECS: u64 = 300;
@@ -266,34 +268,7 @@ impl Verifier {
         }
         let window = opts.window(DEFAULT_ROBOT_WINDOW_SECS);
         check_timestamp(ts, now, window)?;
-        let m: RobotMessage = serde_json::from_slice(req.body)
-            .map_err(|e| Rejection::Malformed(format!("chat bot body is not JSON: {e}")))?;
-        let raw = String::from_utf8(req.body.to_vec()).map_err(|_| Rejection::Malformed("body is not UTF-8".into()))?;
-        let event_id = m
-            .msg_id
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| Rejection::Malformed("chat bot message without msgId".into()))?;
-        let mut ev = Event::new(
-            Platform::Dingtalk,
-            event_id,
-            "robot_message".into(),
-            EventKind::Message,
-            raw,
-        );
-        let mt = m.msgtype.unwrap_or_else(|| "text".into());
-        ev.message_type = Some(MessageType::from_platform(&mt));
-        ev.text = m.text.and_then(|t| t.content).map(|t| t.trim().to_owned());
-        ev.chat_id = m.conversation_id;
-        ev.chat_type = m.conversation_type.map(|c| match c.as_str() {
-            "1" => "p2p".to_owned(),
-            "2" => "group".to_owned(),
-            _ => c,
-        });
-        ev.sender_id = m.sender_staff_id.or(m.sender_id);
-        ev.time_ms = m.create_at;
-        ev.reply.session_webhook = m.session_webhook;
-        ev.reply.session_webhook_expires_ms = m.session_webhook_expired_time;
-        ev.reply.app_id = m.robot_code;
+        let ev = robot_event(req.body)?;
         // `sign` covers the timestamp only: the same pair with another body is a forgery.
         let replay_guard = ReplayGuard {
             key: hex::encode(&crypto::sha256(&[ts.trim().as_bytes(), b"\n", sign.trim().as_bytes()])[..16]),
@@ -305,6 +280,40 @@ impl Verifier {
             replay_guard: Some(replay_guard),
         })
     }
+}
+
+/// A chat bot message (the HTTP chat bot's body, or the Stream callback's `data`),
+/// normalized: the event id is its `msgId`, so one message delivered both ways is one event.
+pub(crate) fn robot_event(body: &[u8]) -> Result<Event, Rejection> {
+    let m: RobotMessage =
+        serde_json::from_slice(body).map_err(|e| Rejection::Malformed(format!("chat bot body is not JSON: {e}")))?;
+    let raw = String::from_utf8(body.to_vec()).map_err(|_| Rejection::Malformed("body is not UTF-8".into()))?;
+    let event_id = m
+        .msg_id
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Rejection::Malformed("chat bot message without msgId".into()))?;
+    let mut ev = Event::new(
+        Platform::Dingtalk,
+        event_id,
+        "robot_message".into(),
+        EventKind::Message,
+        raw,
+    );
+    let mt = m.msgtype.unwrap_or_else(|| "text".into());
+    ev.message_type = Some(MessageType::from_platform(&mt));
+    ev.text = m.text.and_then(|t| t.content).map(|t| t.trim().to_owned());
+    ev.chat_id = m.conversation_id;
+    ev.chat_type = m.conversation_type.map(|c| match c.as_str() {
+        "1" => "p2p".to_owned(),
+        "2" => "group".to_owned(),
+        _ => c,
+    });
+    ev.sender_id = m.sender_staff_id.or(m.sender_id);
+    ev.time_ms = m.create_at;
+    ev.reply.session_webhook = m.session_webhook;
+    ev.reply.session_webhook_expires_ms = m.session_webhook_expired_time;
+    ev.reply.app_id = m.robot_code;
+    Ok(ev)
 }
 
 /// The millisecond part of a sample's timestamp: a random start per process, then the next

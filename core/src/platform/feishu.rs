@@ -9,6 +9,7 @@
 //! [`cipher`], the rendering of messages in [`render`] and sample callbacks in `sample`.
 
 pub mod cipher;
+pub mod frame;
 mod payload;
 pub mod render;
 mod sample;
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::crypto;
-use crate::event::EventKind;
+use crate::event::{Event, EventKind, Platform};
 use crate::inbound::{
     Accepted, CredentialsError, OwnedRequest, Rejection, Request, Response, SampleKind, check_method, check_timestamp,
 };
@@ -79,6 +80,67 @@ pub fn sample_request(creds: &Credentials, kind: SampleKind, text: &str, now: i6
         text,
         now,
     )
+}
+
+/// An event pushed over the long connection ([`frame`]): the same JSON a webhook gets,
+/// never encrypted, normalized exactly as the webhook path normalizes it (same kind, same
+/// event id, so an event delivered both ways is deduplicated). No token is checked: the
+/// connection itself was opened with the app's id and secret. `kind` is the frame's `type`
+/// (`event`, or `card` for a card action); `message_id` names a legacy card action, which
+/// carries no event id of its own.
+pub fn pushed_event(payload: &[u8], kind: &str, message_id: &str) -> Result<Event, Rejection> {
+    let raw = std::str::from_utf8(payload).map_err(|_| Rejection::Malformed("payload is not UTF-8".into()))?;
+    let parsed: Payload =
+        serde_json::from_str(raw).map_err(|e| Rejection::Malformed(format!("payload is not a Feishu event: {e}")))?;
+    let mut event = if kind == "card" && parsed.kind.is_none() && !parsed.has_header() {
+        legacy_card(raw, message_id)?
+    } else {
+        if parsed.kind.as_deref() == Some("url_verification") {
+            return Err(Rejection::Malformed(
+                "a url_verification has no place on a long connection".into(),
+            ));
+        }
+        normalize(parsed, |_| Ok(()))?
+    };
+    event.raw = raw.to_owned();
+    Ok(event)
+}
+
+/// A card action in the shape of the older card callback (`open_id`, `open_message_id`,
+/// `open_chat_id`, `action.value` at the top).
+fn legacy_card(raw: &str, message_id: &str) -> Result<Event, Rejection> {
+    #[derive(Deserialize)]
+    struct Legacy {
+        #[serde(default)]
+        open_id: Option<String>,
+        #[serde(default)]
+        user_id: Option<String>,
+        #[serde(default)]
+        open_message_id: Option<String>,
+        #[serde(default)]
+        open_chat_id: Option<String>,
+        #[serde(default)]
+        tenant_key: Option<String>,
+        action: Value,
+    }
+    let card: Legacy =
+        serde_json::from_str(raw).map_err(|e| Rejection::Malformed(format!("card action without action: {e}")))?;
+    if message_id.is_empty() {
+        return Err(Rejection::Malformed("card action frame without message_id".into()));
+    }
+    let mut ev = Event::new(
+        Platform::Feishu,
+        format!("card:{message_id}"),
+        "card.action.trigger".into(),
+        EventKind::CardAction,
+        String::new(),
+    );
+    ev.sender_id = card.open_id.or(card.user_id);
+    ev.chat_id = card.open_chat_id;
+    ev.reply.message_id = card.open_message_id;
+    ev.reply.tenant_key = card.tenant_key;
+    ev.key = card.action.get("value").map(Value::to_string);
+    Ok(ev)
 }
 
 impl Verifier {

@@ -41,9 +41,40 @@ pub struct ConfigFile {
     /// `botgate serve`'s HTTP listener limits (the Lambda functions ignore them).
     #[serde(default)]
     pub serve: Option<Serve>,
+    /// The long connections of `botgate connect` and `botgate serve` (bots with `mode:
+    /// long_connection`; the Lambda functions ignore it).
+    #[serde(default)]
+    pub connector: Option<Connector>,
     /// The bots, by id: the callback URL is `https://<api>/<platform>/<bot id>`.
     #[schemars(required, extend("propertyNames" = {"pattern": "^[A-Za-z0-9_-]+$"}))]
     pub bots: Option<BTreeMap<String, Bot>>,
+}
+
+/// How a bot receives its events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiveMode {
+    /// The platform calls botgate's callback URL.
+    #[default]
+    Webhook,
+    /// botgate opens a long connection (Feishu/Lark 长连接, DingTalk Stream mode).
+    LongConnection,
+}
+
+/// `connector:` the long connections of `botgate connect` and `botgate serve`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connector {
+    /// How often a WebSocket ping probes each connection, in ms (default 10000).
+    pub ping_interval_ms: Option<Located<Num>>,
+    /// A connection that has sent nothing for this long, pings unanswered, is dead (a
+    /// zombie) and is replaced, in ms (default 20000; more than ping_interval_ms).
+    pub silence_timeout_ms: Option<Located<Num>>,
+    /// The longest pause between reconnect attempts, in ms (default 60000; the backoff
+    /// doubles from 1 s up to it, with jitter).
+    pub reconnect_max_ms: Option<Located<Num>>,
+    /// On SIGTERM, how long events being queued may take to finish, in ms (default 10000).
+    pub shutdown_grace_ms: Option<Located<Num>>,
 }
 
 /// `serve:` the limits of `botgate serve`'s listener.
@@ -469,6 +500,10 @@ pub enum ActionItem {
 pub struct Bot {
     /// feishu (or lark), dingtalk, wechat or wecom.
     pub platform: Located<Platform>,
+    /// How events arrive: webhook (default: the platform calls the callback URL) or
+    /// long_connection (Feishu/Lark and DingTalk: botgate opens the connection, so no public
+    /// URL is needed; run `botgate connect` or `botgate serve`).
+    pub mode: Option<Located<ReceiveMode>>,
     /// Feishu: App ID; WeChat: AppID (the receive id in safe mode).
     pub app_id: Option<Text>,
     /// Feishu, WeChat, DingTalk: App Secret (gets access tokens; signs DingTalk chat bot requests).

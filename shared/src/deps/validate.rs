@@ -53,6 +53,7 @@ pub(crate) fn settings(f: &ConfigFile, refs: &Resolved) -> Result<Settings, Conf
         .map(|a| alerts::routing(&mut s, a, &target_names, notify_api.is_some()))
         .unwrap_or_default();
     let serve = serve(&mut s, f.serve.as_ref());
+    let connector = connector(&mut s, f.connector.as_ref());
     retention(&mut s, f, &bots, gateway.retention);
     if !s.is_clean() {
         return Err(ConfigError::many(s.into_problems()));
@@ -72,6 +73,7 @@ pub(crate) fn settings(f: &ConfigFile, refs: &Resolved) -> Result<Settings, Conf
         alerts,
         notifications,
         serve,
+        connector,
     })
 }
 
@@ -96,7 +98,10 @@ fn retention(s: &mut Scope<'_>, f: &ConfigFile, bots: &BTreeMap<String, Bot>, re
         return;
     }
     for b in bots.values() {
-        let window = b.options.window(b.verifier.default_window_secs());
+        let Some(verifier) = &b.verifier else {
+            continue;
+        };
+        let window = b.options.window(verifier.default_window_secs());
         if retention < window.saturating_mul(2) {
             s.invalid(
                 "gateway.dedup_retention_secs",
@@ -144,6 +149,45 @@ fn serve(s: &mut Scope<'_>, v: Option<&file::Serve>) -> crate::settings::ServeSe
         && let Some(m) = s.num_in("serve.max_connections", n, 1, 1_000_000)
     {
         out.max_connections = usize::try_from(m).unwrap_or(out.max_connections);
+    }
+    out
+}
+
+fn connector(s: &mut Scope<'_>, v: Option<&file::Connector>) -> crate::settings::ConnectorSettings {
+    let mut out = crate::settings::ConnectorSettings::default();
+    let Some(v) = v else {
+        return out;
+    };
+    let mut ms = |name: &str, n: &Option<crate::config::Located<crate::config::Num>>, min: u64, slot: &mut u64| {
+        if let Some(n) = n
+            && let Some(v) = s.num_in(&format!("connector.{name}"), n, min, 3_600_000)
+        {
+            *slot = v;
+        }
+    };
+    ms("ping_interval_ms", &v.ping_interval_ms, 50, &mut out.ping_interval_ms);
+    ms(
+        "silence_timeout_ms",
+        &v.silence_timeout_ms,
+        100,
+        &mut out.silence_timeout_ms,
+    );
+    ms("reconnect_max_ms", &v.reconnect_max_ms, 100, &mut out.reconnect_max_ms);
+    ms("shutdown_grace_ms", &v.shutdown_grace_ms, 0, &mut out.shutdown_grace_ms);
+    if out.silence_timeout_ms <= out.ping_interval_ms {
+        let line = v
+            .silence_timeout_ms
+            .as_ref()
+            .or(v.ping_interval_ms.as_ref())
+            .map_or(0, |n| n.line);
+        s.invalid(
+            "connector.silence_timeout_ms",
+            line,
+            format!(
+                "must be more than ping_interval_ms ({}): a connection is dead only when a ping went unanswered",
+                out.ping_interval_ms
+            ),
+        );
     }
     out
 }

@@ -56,6 +56,14 @@ impl MemoryQueue {
         self.len() == 0
     }
 
+    /// The bodies of the waiting messages, left in place (tests, tools).
+    pub fn bodies(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .map(|s| s.messages.iter().map(|m| m.body.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// Takes every waiting message.
     pub fn drain(&self) -> Vec<OutgoingMessage> {
         self.state

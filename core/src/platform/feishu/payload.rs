@@ -139,6 +139,13 @@ struct EventBody<'a> {
     open_message_id: Option<String>,
 }
 
+impl Payload<'_> {
+    /// True for a schema 2.0 payload (it has a `header`).
+    pub(super) fn has_header(&self) -> bool {
+        self.header.is_some()
+    }
+}
+
 fn parse_ms(s: Option<&str>) -> Option<i64> {
     let v: i64 = s?.trim().parse().ok()?;
     Some(if v < 100_000_000_000 { v.saturating_mul(1000) } else { v })

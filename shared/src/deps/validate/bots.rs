@@ -9,7 +9,7 @@ use botgate_core::secret::Secret;
 use botgate_core::{Credentials, Platform, Verifier};
 
 use super::scope::{Field, Scope};
-use crate::bot::Bot;
+use crate::bot::{Bot, BotMode};
 use crate::config::file;
 
 /// The credential fields each platform takes (besides the options every bot has).
@@ -178,9 +178,47 @@ fn one(s: &mut Scope<'_>, id: &str, b: &file::Bot) -> Option<Bot> {
             receive_id: plain(f("receive_id")),
         }),
     };
+    let mode = match b.mode.as_ref().map(|m| (m.value, m.line)) {
+        None | Some((file::ReceiveMode::Webhook, _)) => BotMode::Webhook,
+        Some((file::ReceiveMode::LongConnection, at)) => {
+            match platform {
+                Platform::Feishu | Platform::Dingtalk => BotMode::LongConnection,
+                Platform::Wechat | Platform::Wecom => {
+                    s.invalid(
+                    &format!("{path}.mode"),
+                    at,
+                    format!("{platform} delivers events by webhook only: long_connection is for feishu (lark) and dingtalk"),
+                );
+                    clean = false;
+                    BotMode::Webhook
+                }
+            }
+        }
+    };
+    if mode == BotMode::LongConnection {
+        let needed: &[&str] = match platform {
+            Platform::Dingtalk => &["app_key", "app_secret"],
+            _ => &["app_id", "app_secret"],
+        };
+        for name in needed {
+            if f(name).is_none() {
+                s.invalid(
+                    &format!("{path}.{name}"),
+                    line,
+                    format!(
+                        "bot `{id}`: missing field `{name}` (a long connection is opened with {})",
+                        needed.join(" and ")
+                    ),
+                );
+                clean = false;
+            }
+        }
+    }
     let verifier = match Verifier::new(credentials.clone()) {
         Ok(v) => Some(v),
         Err(CredentialsError::Invalid { field, .. }) if f(field).is_some_and(|f| f.deferred) => None,
+        // Without webhook credentials a long-connection bot has no callback URL.
+        Err(CredentialsError::Missing { .. }) if mode == BotMode::LongConnection => None,
         Err(e) => {
             let (at, field_line) = match &e {
                 CredentialsError::Invalid { field, .. } => {
@@ -218,10 +256,15 @@ fn one(s: &mut Scope<'_>, id: &str, b: &file::Bot) -> Option<Bot> {
     if !clean {
         return None;
     }
+    // A deferred credential (checked once its reference resolves) leaves no verifier yet.
+    if verifier.is_none() && mode == BotMode::Webhook {
+        return None;
+    }
     Some(Bot {
         id: id.to_owned(),
         platform,
-        verifier: verifier?,
+        verifier,
+        mode,
         options,
         credentials,
         api_base,
