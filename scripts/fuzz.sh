@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds="${FUZZ_SECONDS:-60}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
-for target in feishu wechat wecom dingtalk notify_api outbound_url config; do
+for target in feishu wechat wecom dingtalk feishu_frame dingtalk_stream notify_api outbound_url config; do
   echo "== fuzz $target for ${seconds}s"
   cargo fuzz run -O "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 | grep -E "^#[0-9]+ +DONE|Done [0-9]+ runs|ERROR|panicked|SUMMARY" || true
   if ls artifacts/"$target"/crash-* >/dev/null 2>&1; then

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use botgate::metrics::{ActionMetrics, BatchMetrics, Count, Metric, NotifyMetrics, RequestMetrics};
+use botgate::metrics::{ActionMetrics, BatchMetrics, BreakerMetrics, Count, Metric, NotifyMetrics, RequestMetrics};
 use serde_json::Value;
 
 /// Metric name -> its dimension sets, from the EMF lines themselves.
@@ -55,6 +55,11 @@ fn emitted() -> BTreeMap<String, BTreeSet<Vec<String>>> {
             name: "scheduled_runs",
             component: "scheduler",
             outcome: "sent",
+            timestamp_ms: 0,
+        }
+        .emf(),
+        BreakerMetrics {
+            state: "open",
             timestamp_ms: 0,
         }
         .emf(),

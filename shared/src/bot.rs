@@ -25,6 +25,17 @@ pub struct Bot {
     pub api_base: Option<String>,
     /// DingTalk: the robot code for the robot API (default: the app key).
     pub robot_code: Option<String>,
+    /// Whom to tell when its replies cannot be delivered for a while.
+    pub fallback: Option<Fallback>,
+}
+
+/// A bot's fallback: a target told once per outage that the bot's replies are held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// The notification target.
+    pub target: String,
+    /// How long the breaker must have been open first, ms.
+    pub after_ms: i64,
 }
 
 impl std::fmt::Debug for Bot {
@@ -60,6 +71,7 @@ impl Bot {
             credentials,
             api_base: None,
             robot_code: None,
+            fallback: None,
         })
     }
 

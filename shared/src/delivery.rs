@@ -12,6 +12,7 @@
 //! failures are retried only where the platform deduplicates the resend (Feishu's `uuid`,
 //! WeCom's duplicate check); elsewhere a possible duplicate is worse than a possible miss.
 
+pub mod breaker;
 pub mod call;
 pub mod dingtalk;
 pub mod endpoint;
@@ -132,6 +133,8 @@ pub struct DeliverySettings {
     pub timeout_ms: u64,
     /// The hosts a DingTalk session webhook may point at.
     pub session_webhook_hosts: Vec<String>,
+    /// The circuit breakers' settings.
+    pub circuit_breaker: breaker::BreakerSettings,
 }
 
 impl Default for DeliverySettings {
@@ -142,6 +145,7 @@ impl Default for DeliverySettings {
             retry: RetryPolicy::default(),
             timeout_ms: 5_000,
             session_webhook_hosts: default_session_hosts(),
+            circuit_breaker: breaker::BreakerSettings::default(),
         }
     }
 }
@@ -169,6 +173,8 @@ pub struct Delivery {
     /// The longest one request may take (the transport's timeout), ms: a request is not
     /// started unless it can finish before the caller's deadline.
     pub request_timeout_ms: u64,
+    /// The circuit breakers of the hosts it calls.
+    pub breakers: Arc<breaker::Breakers>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -206,6 +212,48 @@ impl Delivery {
             dry_run: false,
             session_hosts: default_session_hosts(),
             request_timeout_ms: DeliverySettings::default().timeout_ms,
+            breakers: Arc::new(breaker::Breakers::default()),
+        }
+    }
+
+    /// Refuses a call to `url`'s host while its breaker is open; the host otherwise.
+    fn gate(&self, url: &str) -> Result<String, SendError> {
+        let host = breaker::host_of(url);
+        match self.breakers.admit(&host, self.clock.now_ms()) {
+            breaker::Admit::Go | breaker::Admit::Probe => Ok(host),
+            breaker::Admit::Until(at) => {
+                let since = self.breakers.open_since(&host).unwrap_or(at);
+                Err(SendError::Held {
+                    host: host.clone(),
+                    reason: format!(
+                        "the circuit breaker of {host} is open (the host has been failing since {since} ms): no call before {at} ms"
+                    ),
+                    retry_at_ms: at,
+                })
+            }
+        }
+    }
+
+    /// Sends one request through its host's breaker: refused at once while the breaker is
+    /// open; otherwise sent, classified by `verdict`, and counted.
+    async fn guarded<T>(
+        &self,
+        req: &HttpRequest,
+        verdict: impl FnOnce(&HttpResponse) -> Result<T, SendError>,
+    ) -> Result<T, SendError> {
+        let host = self.gate(&req.url)?;
+        let sent = self.transport.send(req).await;
+        let now = self.clock.now_ms();
+        match sent {
+            Err(e) => {
+                self.breakers.record(&host, call::transport_health(&e), now);
+                Err(e.into())
+            }
+            Ok(resp) => {
+                let v = verdict(&resp);
+                self.breakers.record(&host, call::health(&resp, v.as_ref().err()), now);
+                v
+            }
         }
     }
 
@@ -251,13 +299,14 @@ impl Delivery {
             Platform::Wechat => wechat::token_request(base, bot)?,
             Platform::Wecom => wecom::token_request(base, bot)?,
         };
-        let resp = self.transport.send(&req).await?;
-        match bot.platform {
-            Platform::Feishu => feishu::token_response(&resp),
-            Platform::Dingtalk => dingtalk::token_response(&resp),
-            Platform::Wechat => wechat::token_response(&resp),
-            Platform::Wecom => wecom::token_response(&resp),
-        }
+        let platform = bot.platform;
+        self.guarded(&req, |resp| match platform {
+            Platform::Feishu => feishu::token_response(resp),
+            Platform::Dingtalk => dingtalk::token_response(resp),
+            Platform::Wechat => wechat::token_response(resp),
+            Platform::Wecom => wecom::token_response(resp),
+        })
+        .await
     }
 
     async fn attempt(&self, call: &Call<'_>) -> Result<Option<String>, (SendError, Option<String>)> {
@@ -274,13 +323,15 @@ impl Delivery {
             Platform::Wecom => wecom::send_request(call, tok),
         }
         .map_err(|e| (e, None))?;
-        let resp = self.transport.send(&req).await.map_err(|e| (e.into(), token.clone()))?;
-        let verdict = match call.bot.platform {
-            Platform::Feishu => feishu::send_response(&resp),
-            Platform::Dingtalk => dingtalk::send_response(&resp),
-            Platform::Wechat => wechat::send_response(&resp),
-            Platform::Wecom => wecom::send_response(&resp),
-        };
+        let platform = call.bot.platform;
+        let verdict = self
+            .guarded(&req, |resp| match platform {
+                Platform::Feishu => feishu::send_response(resp),
+                Platform::Dingtalk => dingtalk::send_response(resp),
+                Platform::Wechat => wechat::send_response(resp),
+                Platform::Wecom => wecom::send_response(resp),
+            })
+            .await;
         verdict.map(|()| token.clone()).map_err(|e| (e, token))
     }
 
@@ -370,10 +421,7 @@ impl Delivery {
                 return Err(Self::no_time(attempts));
             }
             attempts += 1;
-            let result = match self.transport.send(req).await {
-                Ok(resp) => classify(&resp),
-                Err(e) => Err(e.into()),
-            };
+            let result = self.guarded(req, classify).await;
             let retry_after = match result {
                 Ok(()) => return Ok(Sent { attempts }),
                 Err(SendError::Retryable { retry_after_ms, .. }) if attempts < self.retry.max_attempts => {

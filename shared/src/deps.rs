@@ -183,6 +183,7 @@ pub fn dispatcher_with(
             limiter: stores.limiter,
             tokens,
             transport,
+            breakers: None,
         },
         clock,
         metrics,
@@ -197,6 +198,8 @@ struct Parts {
     limiter: Arc<dyn crate::notify::rate::RateLimiter>,
     tokens: Arc<TokenCache>,
     transport: Arc<dyn Transport>,
+    /// The breakers' state, kept across a reload that does not change their settings.
+    breakers: Option<Arc<crate::delivery::breaker::Breakers>>,
 }
 
 fn assemble(
@@ -212,6 +215,15 @@ fn assemble(
     delivery.dry_run = config.delivery.dry_run;
     delivery.session_hosts = config.delivery.session_webhook_hosts.clone();
     delivery.request_timeout_ms = config.delivery.timeout_ms;
+    delivery.breakers = parts
+        .breakers
+        .filter(|b| b.settings() == config.delivery.circuit_breaker)
+        .unwrap_or_else(|| {
+            Arc::new(crate::delivery::breaker::Breakers::new(
+                config.delivery.circuit_breaker,
+                metrics.clone(),
+            ))
+        });
     let delivery = Arc::new(delivery);
     Dispatcher {
         notifier: Arc::new(crate::notify::Notifier::new(
@@ -251,6 +263,7 @@ pub fn reconfigured_dispatcher(d: &Dispatcher, config: Arc<Settings>) -> Result<
         limiter: d.notifier.limiter(),
         tokens: d.delivery.shared_tokens(),
         transport,
+        breakers: Some(d.delivery.breakers.clone()),
     };
     let mut out = assemble(config, parts, d.clock.clone(), d.metrics.clone(), d.handlers.clone());
     out.queue = d.queue.clone();

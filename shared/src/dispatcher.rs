@@ -594,7 +594,7 @@ impl Dispatcher {
                 self.emit_notify("dispatcher", &job.target, "sent", parts, &waits, started);
                 Ok(RecordOutcome::Done)
             }
-            Err(e @ SendError::Retryable { .. }) => {
+            Err(e @ (SendError::Retryable { .. } | SendError::Held { .. })) => {
                 if let Err(release) = self.effects.release(&key, &owner).await {
                     tracing::warn!(request_id, key, error = %release, "could not release the notification claim");
                 }
@@ -604,8 +604,8 @@ impl Dispatcher {
                 self.emit_notify("dispatcher", &job.target, outcome, 0, &waits, started);
                 Err(RecordError::Send {
                     action: "notify",
+                    retry_at_ms: waits.retry_at.or(e.retry_at_ms()),
                     error: e,
-                    retry_at_ms: waits.retry_at,
                 })
             }
             Err(e) => {
@@ -870,19 +870,50 @@ impl Dispatcher {
                 self.emit(platform, name, outcome, started, 0);
                 Ok(())
             }
-            Err(error @ SendError::Retryable { .. }) => {
+            Err(error @ (SendError::Retryable { .. } | SendError::Held { .. })) => {
                 if let Err(release) = self.effects.release(&key, &owner).await {
                     tracing::warn!(request_id = cx.request_id, key, error = %release,
                         "could not release the effect claim; it lapses after {EFFECT_IN_PROGRESS_MS} ms");
                 }
-                self.log_action(cx, source, name, "retry", 0, started, Some(&error.to_string()));
-                self.emit(platform, name, "retry", started, 0);
+                let outcome = if error.retry_at_ms().is_some() { "held" } else { "retry" };
+                if let SendError::Held { host, .. } = &error {
+                    self.fallback(cx.bot, host, cx.deadline_ms).await;
+                }
+                self.log_action(cx, source, name, outcome, 0, started, Some(&error.to_string()));
+                self.emit(platform, name, outcome, started, 0);
                 Err(RecordError::Send {
                     action: name,
+                    retry_at_ms: error.retry_at_ms(),
                     error,
-                    retry_at_ms: None,
                 })
             }
+        }
+    }
+
+    /// Tells `bot`'s fallback target, once per outage, that the bot's replies are held
+    /// because `host` keeps failing (after the breaker has been open `after_secs`).
+    async fn fallback(&self, bot: &Bot, host: &str, deadline_ms: i64) {
+        let Some(fb) = &bot.fallback else {
+            return;
+        };
+        let breakers = &self.delivery.breakers;
+        let Some(since) = breakers.open_since(host) else {
+            return;
+        };
+        if self.clock.now_ms().saturating_sub(since) < fb.after_ms || !breakers.first_fallback(host, &bot.id) {
+            return;
+        }
+        let at = chrono::DateTime::from_timestamp_millis(since)
+            .map_or_else(|| since.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+        let message = botgate_core::message::Message::text(format!(
+            "botgate: bot `{}` cannot reach {host} since {at} (its circuit breaker is open). Its replies are held on the queue and go out once {host} answers again.",
+            bot.id
+        ));
+        let key = fifo_id(&format!("fallback#{}#{host}#{since}", bot.id));
+        match self.notifier.send(&fb.target, &message, &key, deadline_ms).await {
+            Ok(_) => tracing::warn!(bot = %bot.id, host, target = %fb.target, outcome = "sent", "fallback"),
+            Err(e) => tracing::error!(bot = %bot.id, host, target = %fb.target, outcome = e.class(), reason = %e,
+                "fallback: could not tell the fallback target"),
         }
     }
 

@@ -298,6 +298,34 @@ impl Metric for PushedEventMetrics<'_> {
     }
 }
 
+/// A circuit breaker's change of state: `breaker_transitions` by the state it entered
+/// (`open`, `half_open`, `closed`). Not by host: forward receivers' hosts are many, and
+/// each would be a billed metric; the log line names the host.
+#[derive(Debug, Clone)]
+pub struct BreakerMetrics<'a> {
+    /// The state entered.
+    pub state: &'a str,
+    /// Unix ms.
+    pub timestamp_ms: i64,
+}
+
+impl Metric for BreakerMetrics<'_> {
+    fn emf(&self) -> Value {
+        json!({
+            "_aws": {
+                "Timestamp": self.timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["state"]],
+                    "Metrics": [{"Name": "breaker_transitions", "Unit": "Count"}]
+                }]
+            },
+            "state": self.state,
+            "breaker_transitions": 1,
+        })
+    }
+}
+
 /// A count by component and outcome: `scheduled_runs` (the scheduler's tick: `sent`,
 /// `already_sent`, `in_progress`, `retry`, `failed`) and `config_reloads` (`reloaded`,
 /// `refused`, `unreadable`).

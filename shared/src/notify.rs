@@ -298,7 +298,10 @@ impl Notifier {
                         .await
                         .map_err(|e| SendError::retryable(e.to_string()))?;
                 }
-                Err(e @ SendError::Retryable { .. }) => {
+                Err(e @ (SendError::Retryable { .. } | SendError::Held { .. })) => {
+                    if let Some(at) = e.retry_at_ms() {
+                        waits.retry_at = Some(waits.retry_at.map_or(at, |w| w.max(at)));
+                    }
                     if let Err(release) = self.effects.release(&effect, &owner).await {
                         tracing::warn!(target, part = i, error = %release, "could not release the part's claim");
                     }

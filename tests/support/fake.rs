@@ -136,6 +136,11 @@ impl FakePlatform {
             .insert(platform.to_owned(), (status, body.to_owned()));
     }
 
+    /// Stops answering `platform`'s message requests with [`FakePlatform::always`]'s answer.
+    pub fn clear_always(&self, platform: &str) {
+        self.inner.lock().unwrap().always.remove(platform);
+    }
+
     /// Makes `platform`'s token endpoint refuse the caller's IP, as WeChat (40164) and WeCom
     /// (60020) do when it is not on the account's allow-list.
     pub fn refuse_ip(&self, platform: &str) {

@@ -159,6 +159,27 @@ pub struct Delivery {
     /// The hosts a DingTalk chat bot's sessionWebhook may point at (default [oapi.dingtalk.com]);
     /// replies to any other go through the robot API.
     pub session_webhook_hosts: Option<Vec<String>>,
+    /// A circuit breaker per API host: while a host keeps failing, sends to it are held
+    /// back on the queue instead of retried (on by default).
+    pub circuit_breaker: Option<CircuitBreaker>,
+}
+
+/// `delivery.circuit_breaker:` when a host's breaker opens, and for how long.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreaker {
+    /// On (default true).
+    pub enabled: Option<Located<Flag>>,
+    /// Open when at least this share of the window's calls failed, in percent (default 50).
+    pub failure_percent: Option<Located<Num>>,
+    /// ... and the window holds at least this many calls (default 20).
+    pub min_calls: Option<Located<Num>>,
+    /// The rolling window, in seconds (default 30).
+    pub window_secs: Option<Located<Num>>,
+    /// How long an open breaker holds sends back, in seconds (default 30).
+    pub open_secs: Option<Located<Num>>,
+    /// Calls let through to probe the host after that (default 2); the first success closes it.
+    pub half_open_probes: Option<Located<Num>>,
 }
 
 /// `delivery.retry:` exponential backoff with jitter, within the invocation's deadline.
@@ -542,4 +563,17 @@ pub struct Bot {
     pub max_body_bytes: Option<Located<Num>>,
     /// Feishu: the synchronous answer to card.action.trigger (default {}).
     pub card_answer: Option<Located<Map<String, Value>>>,
+    /// Tell someone when this bot's replies cannot be delivered for a while (its API host's
+    /// circuit breaker stays open): one notification per outage.
+    pub fallback: Option<Fallback>,
+}
+
+/// A bot's `fallback:` whom to tell that its replies are not getting through.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    /// A target of `targets:` (best on another platform, or SNS).
+    pub notify: Text,
+    /// After the breaker has been open this long, in seconds (default 300).
+    pub after_secs: Option<Located<Num>>,
 }

@@ -30,6 +30,17 @@ pub enum SendError {
     /// The request went out and no answer came back: it may have been delivered.
     #[error("no answer (may have been delivered): {0}")]
     Ambiguous(String),
+    /// Not attempted: the host's circuit breaker is open (it failed too often lately). Try
+    /// again at `retry_at_ms`; the record is held back on the queue until then.
+    #[error("held: {reason}")]
+    Held {
+        /// The host whose breaker is open.
+        host: String,
+        /// Which host, and since when.
+        reason: String,
+        /// When the breaker lets a call through again (Unix ms).
+        retry_at_ms: i64,
+    },
 }
 
 impl SendError {
@@ -40,7 +51,21 @@ impl SendError {
             Self::TokenInvalid(_) => "token_invalid",
             Self::Permanent(_) => "permanent",
             Self::Ambiguous(_) => "ambiguous",
+            Self::Held { .. } => "held",
         }
+    }
+
+    /// When trying again is worth it (Unix ms), when the error knows: a held send.
+    pub fn retry_at_ms(&self) -> Option<i64> {
+        match self {
+            Self::Held { retry_at_ms, .. } => Some(*retry_at_ms),
+            _ => None,
+        }
+    }
+
+    /// True for the errors a later attempt may fix (retryable, or held by a breaker).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Retryable { .. } | Self::Held { .. })
     }
 
     /// Whether trying again would fail the same way, or could deliver twice (ambiguous).
@@ -69,6 +94,43 @@ impl From<TransportError> for SendError {
             TransportError::NoResponse(_) => Self::Ambiguous(e.to_string()),
             TransportError::Invalid(_) => Self::Permanent(e.to_string()),
         }
+    }
+}
+
+/// The codes by which a platform says it is failing, not refusing: WeChat, WeCom and
+/// DingTalk `-1` ("system busy"), Feishu's internal errors.
+pub(crate) const BUSY: [i64; 3] = [-1, 1_000_004, 1_000_005];
+
+/// What a transport failure says about the host: a connection that failed or an answer
+/// that never came is the host's; a request that could not be built is not.
+pub(crate) fn transport_health(e: &TransportError) -> super::breaker::Health {
+    match e {
+        TransportError::Connect(_) | TransportError::NoResponse(_) => super::breaker::Health::Down,
+        TransportError::Invalid(_) => super::breaker::Health::Neither,
+    }
+}
+
+/// What an answer (and how it was classified) says about the host: 5xx and the [`BUSY`]
+/// codes are the host failing; 429 and other retryable codes (rate limits) are neither; any
+/// other answer, refusals included, shows the host up.
+pub(crate) fn health(resp: &HttpResponse, error: Option<&SendError>) -> super::breaker::Health {
+    use super::breaker::Health;
+    if resp.status >= 500 {
+        return Health::Down;
+    }
+    match error {
+        Some(SendError::Retryable { .. }) if resp.status == 429 => Health::Neither,
+        Some(SendError::Retryable { .. }) => {
+            let code = serde_json::from_str::<Value>(&resp.body)
+                .ok()
+                .and_then(|v| v.get("code").or_else(|| v.get("errcode")).and_then(Value::as_i64));
+            if code.is_some_and(|c| BUSY.contains(&c)) {
+                Health::Down
+            } else {
+                Health::Neither
+            }
+        }
+        _ => Health::Up,
     }
 }
 

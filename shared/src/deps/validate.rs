@@ -40,6 +40,18 @@ pub(crate) fn settings(f: &ConfigFile, refs: &Resolved) -> Result<Settings, Conf
     let empty = BTreeMap::new();
     let file_targets = f.targets.as_ref().unwrap_or(&empty);
     let targets = notify::targets(&mut s, file_targets, &platforms);
+    for (id, b) in file_bots {
+        if let Some(fb) = &b.fallback
+            && !fb.notify.value.contains("${")
+            && !file_targets.contains_key(fb.notify.value.as_str())
+        {
+            s.invalid(
+                &format!("bots.{id}.fallback.notify"),
+                fb.notify.line,
+                format!("no target `{}` in `targets:`", fb.notify.value),
+            );
+        }
+    }
     let notify_api = f.notify_api.as_ref().and_then(|a| notify::api(&mut s, a));
     let target_names = file_targets.keys().map(|k| (k.clone(), ())).collect();
     let notifications = notify::notifications(
@@ -149,6 +161,33 @@ fn serve(s: &mut Scope<'_>, v: Option<&file::Serve>) -> crate::settings::ServeSe
         && let Some(m) = s.num_in("serve.max_connections", n, 1, 1_000_000)
     {
         out.max_connections = usize::try_from(m).unwrap_or(out.max_connections);
+    }
+    out
+}
+
+fn breaker(s: &mut Scope<'_>, b: &file::CircuitBreaker) -> crate::delivery::breaker::BreakerSettings {
+    let mut out = crate::delivery::breaker::BreakerSettings::default();
+    if let Some(f) = &b.enabled {
+        out.enabled = s.flag("delivery.circuit_breaker.enabled", f).unwrap_or(true);
+    }
+    let mut num = |name: &str, n: &Option<crate::config::Located<crate::config::Num>>, min: u64, max: u64| {
+        n.as_ref()
+            .and_then(|n| s.num_in(&format!("delivery.circuit_breaker.{name}"), n, min, max))
+    };
+    if let Some(v) = num("failure_percent", &b.failure_percent, 1, 100) {
+        out.failure_percent = u32::try_from(v).unwrap_or(out.failure_percent);
+    }
+    if let Some(v) = num("min_calls", &b.min_calls, 1, 10_000) {
+        out.min_calls = u32::try_from(v).unwrap_or(out.min_calls);
+    }
+    if let Some(v) = num("window_secs", &b.window_secs, 1, 3600) {
+        out.window_ms = i64::try_from(v * 1000).unwrap_or(out.window_ms);
+    }
+    if let Some(v) = num("open_secs", &b.open_secs, 1, 3600) {
+        out.open_ms = i64::try_from(v * 1000).unwrap_or(out.open_ms);
+    }
+    if let Some(v) = num("half_open_probes", &b.half_open_probes, 1, 100) {
+        out.half_open_probes = u32::try_from(v).unwrap_or(out.half_open_probes);
     }
     out
 }
@@ -363,6 +402,9 @@ fn delivery(s: &mut Scope<'_>, d: Option<&file::Delivery>) -> DeliverySettings {
     }
     if let Some(hosts) = &d.session_webhook_hosts {
         out.session_webhook_hosts = hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    }
+    if let Some(b) = &d.circuit_breaker {
+        out.circuit_breaker = breaker(s, b);
     }
     if let Some(r) = &d.retry {
         if let Some(n) = &r.max_attempts {

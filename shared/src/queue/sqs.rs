@@ -159,7 +159,7 @@ impl SqsQueue {
             let secs = i32::try_from((at - now_ms).div_euclid(1000) + 1).unwrap_or(MAX_VISIBILITY_SECS);
             match self.hold(handle, secs).await {
                 Ok(()) => {
-                    tracing::info!(message_id = %f.message_id, hold_secs = secs, "record held back until its target's rate limit allows it")
+                    tracing::info!(message_id = %f.message_id, hold_secs = secs, "record held back until its retry time (a target's rate limit, or an open circuit breaker)")
                 }
                 Err(e) => {
                     tracing::warn!(message_id = %f.message_id, error = %e, "could not hold the record back; it returns at the visibility timeout")

@@ -378,6 +378,47 @@ mod tests {
         assert_eq!(back.method, METHOD_CONTROL);
     }
 
+    /// A data frame as the Go SDK's gogo-protobuf code lays it out (every required field,
+    /// empty optional strings written too), built by hand from `pbbp2.proto`.
+    #[test]
+    fn reads_a_frame_laid_out_as_the_official_sdk_writes_it() {
+        fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
+            let mut out = vec![tag, u8::try_from(bytes.len()).unwrap()];
+            out.extend_from_slice(bytes);
+            out
+        }
+        let mut wire = vec![0x08, 0x05, 0x10, 0x00, 0x18, 0x21, 0x20, 0x01]; // SeqID 5, LogID 0, service 33, method 1
+        for (k, v) in [
+            ("type", "event"),
+            ("message_id", "m-7"),
+            ("sum", "1"),
+            ("seq", "0"),
+            ("trace_id", "tr"),
+        ] {
+            let mut h = field(0x0a, k.as_bytes());
+            h.extend(field(0x12, v.as_bytes()));
+            wire.extend(field(0x2a, &h));
+        }
+        wire.extend(field(0x32, b"")); // payload_encoding
+        wire.extend(field(0x3a, b"")); // payload_type
+        wire.extend(field(0x42, br#"{"schema":"2.0"}"#));
+        wire.extend(field(0x4a, b"")); // LogIDNew
+        let f = Frame::decode(&wire).unwrap();
+        assert_eq!((f.seq_id, f.service, f.method), (5, 33, METHOD_DATA));
+        assert_eq!(f.kind(), "event");
+        assert_eq!(
+            f.parts().unwrap(),
+            Parts {
+                message_id: "m-7",
+                sum: 1,
+                seq: 0
+            }
+        );
+        assert_eq!(f.payload.as_deref(), Some(br#"{"schema":"2.0"}"#.as_slice()));
+        // Our answer starts with the same required fields, in order.
+        assert_eq!(&f.answer(200, None, 0).to_bytes()[..8], &wire[..8]);
+    }
+
     #[test]
     fn a_frame_round_trips_and_the_answer_keeps_its_headers() {
         let f = data("m1", 1, 0, br#"{"schema":"2.0"}"#);

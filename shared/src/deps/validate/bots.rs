@@ -247,6 +247,18 @@ fn one(s: &mut Scope<'_>, id: &str, b: &file::Bot) -> Option<Bot> {
         s.refs().substitute_value(&mut v);
         options.card_answer = Some(v);
     }
+    let fallback = b.fallback.as_ref().and_then(|fb| {
+        let target = s.opt(Some(&fb.notify))?.value;
+        let after_secs = fb
+            .after_secs
+            .as_ref()
+            .and_then(|n| s.num_in(&format!("{path}.fallback.after_secs"), n, 0, 86_400))
+            .unwrap_or(300);
+        Some(crate::bot::Fallback {
+            target,
+            after_ms: i64::try_from(after_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        })
+    });
     let api_base = f("api_base").map(|u| u.value.trim_end_matches('/').to_owned());
     if let Some(u) = f("api_base")
         && !s.url(&format!("{path}.api_base"), u)
@@ -269,5 +281,6 @@ fn one(s: &mut Scope<'_>, id: &str, b: &file::Bot) -> Option<Bot> {
         credentials,
         api_base,
         robot_code: plain(f("robot_code")),
+        fallback,
     })
 }
