@@ -193,6 +193,34 @@ async fn feishu_events_split_frames_and_card_actions_are_queued_once_and_acknowl
 }
 
 #[tokio::test]
+async fn events_of_one_chat_are_queued_in_the_order_they_arrived() {
+    let fake = FakeLongConnection::start(Kind::Feishu, FEISHU_APP, 5_000).await;
+    let r = start(Kind::Feishu, &fake).await;
+    fake.wait_connections(1, WAIT).await;
+    // Three chats, interleaved; the lanes (one chat to a lane) take them in side by side.
+    for n in 0..24 {
+        let mut m = feishu_message(&format!("ev-{n}"), "x");
+        m["event"]["message"]["chat_id"] = json!(format!("oc_chat{}", n % 3));
+        fake.feishu_event(&format!("m-{n}"), &m, 1);
+    }
+    fake.wait_all_acked(WAIT).await;
+    let mut seen = Vec::new();
+    let ids = wait_queued(&r, &mut seen, 24).await;
+    assert_once(&ids);
+    for chat in 0..3 {
+        let order: Vec<u32> = ids
+            .iter()
+            .filter_map(|id| id.trim_start_matches("ev-").parse::<u32>().ok())
+            .filter(|n| n % 3 == chat)
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(order, sorted, "chat {chat}'s events in the order they arrived: {ids:?}");
+    }
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn with_the_queue_down_nothing_is_acknowledged_and_the_event_arrives_after_recovery() {
     let fake = FakeLongConnection::start(Kind::Feishu, FEISHU_APP, 200).await;
     let r = start(Kind::Feishu, &fake).await;

@@ -18,8 +18,8 @@ use crate::Outcome;
 /// Arguments of `botgate connect`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The configuration (a file or s3://bucket/key).
-    #[arg(long, default_value = "botgate.yaml")]
+    /// The configuration (a file or s3://bucket/key; the stack output ConfigUri).
+    #[arg(long, env = "BOTGATE_CONFIG_URI", default_value = "botgate.yaml")]
     config: String,
     /// Log as JSON lines instead of text.
     #[arg(long)]

@@ -80,6 +80,8 @@ pub struct ConnectorSettings {
     pub reconnect_max_ms: u64,
     /// On shutdown, how long events being queued may take to finish.
     pub shutdown_grace_ms: u64,
+    /// Events of one connection claimed and queued at once (one lane per chat).
+    pub ingest_lanes: u64,
 }
 
 impl Default for ConnectorSettings {
@@ -89,6 +91,7 @@ impl Default for ConnectorSettings {
             silence_timeout_ms: 20_000,
             reconnect_max_ms: 60_000,
             shutdown_grace_ms: 10_000,
+            ingest_lanes: 8,
         }
     }
 }

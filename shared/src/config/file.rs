@@ -75,6 +75,9 @@ pub struct Connector {
     pub reconnect_max_ms: Option<Located<Num>>,
     /// On SIGTERM, how long events being queued may take to finish, in ms (default 10000).
     pub shutdown_grace_ms: Option<Located<Num>>,
+    /// How many events of one connection are claimed and queued at once (default 8, 1 to
+    /// 64). Events of one chat always go one after another, in the order they arrived.
+    pub ingest_lanes: Option<Located<Num>>,
 }
 
 /// `serve:` the limits of `botgate serve`'s listener.

@@ -4,11 +4,13 @@
 //! only once it is queued.
 //!
 //! One loop owns the socket: it reads frames, answers what needs no I/O at once (pings,
-//! control frames), and hands each event to an ingest worker that takes events in one
-//! after another (in the order they arrived) and passes each acknowledgement back to the
-//! loop to write. So pings keep flowing while an event is being queued, and an event is
-//! acknowledged only after its enqueue succeeded; a failed one gets the protocol's
-//! failure answer and the platform delivers it again.
+//! control frames), and hands each event to one of `connector.ingest_lanes` ingest lanes,
+//! chosen by the event's conversation: a lane takes its events in one after another (so a
+//! chat's events reach the queue in the order they arrived) while the lanes run side by
+//! side, and each passes its acknowledgements back to the loop to write. So pings keep
+//! flowing while events are being queued, and an event is acknowledged only after its
+//! enqueue succeeded; a failed one gets the protocol's failure answer and the platform
+//! delivers it again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -269,6 +271,14 @@ async fn take_in(cx: &Context, event: &Event, trace_id: &str) -> (bool, &'static
     })
 }
 
+/// The lane of `event`: by its conversation, so one chat's events keep their order.
+fn lane_of(event: &Event, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    event.conversation().hash(&mut h);
+    usize::try_from(h.finish() % lanes.max(1) as u64).unwrap_or(0)
+}
+
 struct Job {
     event: Box<Event>,
     trace_id: String,
@@ -276,7 +286,8 @@ struct Job {
     received: Instant,
 }
 
-/// Takes events in, one after another, sending each acknowledgement back to the loop.
+/// One lane: takes its events in, one after another, sending each acknowledgement back
+/// to the loop.
 async fn ingest_worker(cx: Context, mut jobs: mpsc::Receiver<Job>, acks: mpsc::Sender<Message>) {
     while let Some(job) = jobs.recv().await {
         let (queued, outcome, reason) = take_in(&cx, &job.event, &job.trace_id).await;
@@ -303,9 +314,16 @@ pub async fn run(mut ws: Ws, mut protocol: impl Protocol, cx: Context) -> Ended 
     let timing = cx.timing;
     let ping_every = Duration::from_millis(timing.ping_interval_ms);
     let silence = Duration::from_millis(timing.silence_timeout_ms);
-    let (job_tx, job_rx) = mpsc::channel::<Job>(256);
     let (ack_tx, mut ack_rx) = mpsc::channel::<Message>(256);
-    let worker = tokio::spawn(ingest_worker(cx.clone(), job_rx, ack_tx));
+    let lanes = usize::try_from(timing.ingest_lanes.clamp(1, 64)).unwrap_or(1);
+    let mut job_tx = Vec::with_capacity(lanes);
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..lanes {
+        let (tx, rx) = mpsc::channel::<Job>(64);
+        job_tx.push(tx);
+        workers.spawn(ingest_worker(cx.clone(), rx, ack_tx.clone()));
+    }
+    drop(ack_tx);
     let mut frames = 0u64;
     let mut last_rx = tokio::time::Instant::now();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
@@ -356,8 +374,9 @@ pub async fn run(mut ws: Ws, mut protocol: impl Protocol, cx: Context) -> Ended 
                                     }
                                 }
                                 Step::Ingest { event, trace_id, ack } => {
+                                    let lane = &job_tx[lane_of(&event, lanes)];
                                     let job = Job { event, trace_id, ack, received: std::time::Instant::now() };
-                                    if job_tx.send(job).await.is_err() {
+                                    if lane.send(job).await.is_err() {
                                         reconnect = Some(End::Lost("the ingest worker stopped".into()));
                                         break;
                                     }
@@ -408,7 +427,7 @@ pub async fn run(mut ws: Ws, mut protocol: impl Protocol, cx: Context) -> Ended 
         }
         let _ = ws.close(None).await;
     }
-    worker.abort();
+    workers.abort_all();
     Ended {
         end,
         connected: true,

@@ -213,6 +213,11 @@ fn connector(s: &mut Scope<'_>, v: Option<&file::Connector>) -> crate::settings:
     );
     ms("reconnect_max_ms", &v.reconnect_max_ms, 100, &mut out.reconnect_max_ms);
     ms("shutdown_grace_ms", &v.shutdown_grace_ms, 0, &mut out.shutdown_grace_ms);
+    if let Some(n) = &v.ingest_lanes
+        && let Some(lanes) = s.num_in("connector.ingest_lanes", n, 1, 64)
+    {
+        out.ingest_lanes = lanes;
+    }
     if out.silence_timeout_ms <= out.ping_interval_ms {
         let line = v
             .silence_timeout_ms
