@@ -76,8 +76,16 @@ async fn serve_runs_long_connection_bots_with_no_public_url() {
     dingtalk.dingtalk_message("m-3", "msg-3", "/help");
     feishu.wait_all_acked(Duration::from_secs(10)).await;
     dingtalk.wait_all_acked(Duration::from_secs(10)).await;
-    assert!(feishu.deliveries().values().all(|&n| n == 1), "{:?}", feishu.deliveries());
-    assert!(dingtalk.deliveries().values().all(|&n| n == 1), "{:?}", dingtalk.deliveries());
+    assert!(
+        feishu.deliveries().values().all(|&n| n == 1),
+        "{:?}",
+        feishu.deliveries()
+    );
+    assert!(
+        dingtalk.deliveries().values().all(|&n| n == 1),
+        "{:?}",
+        dingtalk.deliveries()
+    );
 
     // The dispatcher (in the same process, on the in-memory queue) handles each once.
     let mut logs = String::new();
@@ -119,9 +127,15 @@ async fn serve_runs_long_connection_bots_with_no_public_url() {
     assert_eq!(pushed, 3, "{logs}");
     let closed = lines
         .iter()
-        .filter(|l| field(l, "message").as_deref() == Some("long connection") && field(l, "outcome").as_deref() == Some("shutdown"))
+        .filter(|l| {
+            field(l, "message").as_deref() == Some("long connection")
+                && field(l, "outcome").as_deref() == Some("shutdown")
+        })
         .count();
     assert_eq!(closed, 2, "both connections closed on SIGTERM: {logs}");
-    assert!(!logs.contains(FEISHU_APP.1) && !logs.contains(DINGTALK_APP.1), "no secret in the logs");
+    assert!(
+        !logs.contains(FEISHU_APP.1) && !logs.contains(DINGTALK_APP.1),
+        "no secret in the logs"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
