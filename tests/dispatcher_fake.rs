@@ -144,6 +144,7 @@ async fn crash_after_send_never_gives_a_second_reply() {
                 now_ms: NOW * 1000 - EFFECT_IN_PROGRESS_MS - 1,
                 in_progress_ms: EFFECT_IN_PROGRESS_MS,
                 retention_secs: 86_400,
+                answer: None,
             })
             .await
             .unwrap();

@@ -464,6 +464,7 @@ async fn a_key_being_accepted_right_now_gets_409_and_nothing_is_queued() {
             now_ms: SystemClock.now_ms(),
             in_progress_ms: 10_000,
             retention_secs: 60,
+            answer: None,
         })
         .await
         .unwrap();

@@ -16,6 +16,7 @@ fn req(key: &str, now_ms: i64) -> ClaimRequest<'_> {
         now_ms,
         in_progress_ms: 10_000,
         retention_secs: 3600,
+        answer: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! `botgate event`: a signed, encrypted sample callback for a bot's credentials.
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use botgate::Platform;
 use botgate::inbound::{OwnedRequest, SampleKind};
 use serde_json::{Value, json};
@@ -113,8 +113,45 @@ pub fn apigw(req: &OwnedRequest, platform: Platform, bot: &str, now: i64) -> Val
     ev
 }
 
+/// What the callback queues for `req` to `bot` of `config` (through the callback itself, on
+/// in-memory backends at `now`): the body of the one message, with the rule reply it
+/// answered in its response marked (WeChat's passive replies).
+fn queued_by_callback(config: botgate::Settings, req: &OwnedRequest, bot: &str, now: i64) -> Result<String> {
+    let platform = config
+        .bots
+        .get(bot)
+        .map(|b| b.platform)
+        .ok_or_else(|| anyhow!("no bot `{bot}`"))?;
+    let clock = std::sync::Arc::new(botgate::clock::FixedClock::at_ms(now * 1000));
+    let (deps, memory) = botgate::deps::in_memory(config, clock, std::sync::Arc::new(botgate::metrics::Discard));
+    let path = format!("/{platform}/{bot}");
+    let response =
+        input::block_on(async { Ok(botgate::callback::handle(&deps, &path, &req.as_request(), "sample").await) })?;
+    if response.status != 200 {
+        bail!("the callback answered {}: {}", response.status, response.body);
+    }
+    memory
+        .queue
+        .drain()
+        .into_iter()
+        .next()
+        .map(|m| m.body)
+        .ok_or_else(|| anyhow!("a URL verification is answered by the callback and never queued"))
+}
+
 /// An SQS event (one FIFO record) holding what the callback would queue for `req`.
 pub fn sqs(req: &OwnedRequest, creds: &botgate::Credentials, bot: &str, now: i64) -> Result<Value> {
+    sqs_record(req, creds, bot, now, None)
+}
+
+/// [`sqs`], the body being `queued` when given (what the callback queued).
+fn sqs_record(
+    req: &OwnedRequest,
+    creds: &botgate::Credentials,
+    bot: &str,
+    now: i64,
+    queued: Option<String>,
+) -> Result<Value> {
     let platform = creds.platform();
     let verifier = botgate::Verifier::new(creds.clone())?;
     let event = match verifier.verify(&req.as_request(), now, &botgate::Options::default()) {
@@ -140,7 +177,7 @@ pub fn sqs(req: &OwnedRequest, creds: &botgate::Credentials, bot: &str, now: i64
     Ok(json!({"Records": [{
         "messageId": message_id,
         "receiptHandle": format!("sample-{id}"),
-        "body": msg.body,
+        "body": queued.unwrap_or(msg.body),
         "attributes": {
             "ApproximateReceiveCount": "1",
             "SentTimestamp": (now * 1000).to_string(),
@@ -174,7 +211,17 @@ pub fn run(args: Args) -> Result<Outcome> {
             println!("{}", curl(&req, &url));
         }
         Format::Apigw => println!("{}", serde_json::to_string_pretty(&apigw(&req, platform, &bot, now))?),
-        Format::Sqs => println!("{}", serde_json::to_string_pretty(&sqs(&req, &creds, &bot, now)?)?),
+        Format::Sqs => {
+            // With a configuration, through the callback itself (its passive answers marked).
+            let queued = match &args.bot.config {
+                Some(uri) => Some(queued_by_callback(input::load_config(uri)?, &req, &bot, now)?),
+                None => None,
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&sqs_record(&req, &creds, &bot, now, queued)?)?
+            );
+        }
     }
     Ok(Outcome::Ok)
 }

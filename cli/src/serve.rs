@@ -364,7 +364,7 @@ async fn serve(args: Args) -> Result<Outcome> {
     } else {
         crate::schedule::configured(&config)?
     };
-    let (deps, memory) = botgate::deps::build(config, metrics.clone())
+    let (mut deps, memory) = botgate::deps::build(config, metrics.clone())
         .await
         .map_err(anyhow::Error::msg)?;
     let dispatcher = if args.no_dispatch && schedules.is_empty() {
@@ -380,6 +380,8 @@ async fn serve(args: Args) -> Result<Outcome> {
         .map_err(anyhow::Error::msg)?;
         // Digests go on the queue the gateway fills.
         d.queue = Some(deps.queue.clone());
+        // Rules that answer in the callback read the state this dispatcher keeps.
+        deps.state = Some(d.state.clone());
         Some(Arc::new(Live::new(d)))
     };
     let gateway = Arc::new(Live::new(deps));

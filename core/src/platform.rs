@@ -9,7 +9,7 @@ pub mod wechat;
 pub mod wecom;
 
 use crate::event::{Event, Platform};
-use crate::inbound::{Accepted, CredentialsError, Options, OwnedRequest, Rejection, Request, SampleKind};
+use crate::inbound::{Accepted, CredentialsError, Options, OwnedRequest, Rejection, Request, Response, SampleKind};
 
 /// The event without the credentials its payload carries, for handing to someone else (a
 /// forward): Feishu's verification token and card token (`token` at the top, in `header`
@@ -176,6 +176,26 @@ impl Verifier {
             Self::Dingtalk(v) => v.verify(req, now, opts),
             Self::Wechat(v) => v.verify(req, now, opts),
             Self::Wecom(v) => v.verify(req, now, opts),
+        }
+    }
+
+    /// The passive reply to `event` (accepted from `req` by this verifier) carrying `msg`,
+    /// as the callback's HTTP answer: WeChat and WeCom only (`None` for the others). `now`:
+    /// Unix seconds.
+    pub fn passive_answer(
+        &self,
+        req: &Request<'_>,
+        event: &Event,
+        msg: &crate::message::Message,
+        now: i64,
+    ) -> Option<Response> {
+        let to = event.sender_id.as_deref()?;
+        let from = event.reply.to_user.as_deref()?;
+        let xml = wechat::passive_xml(msg, to, from, now);
+        match self {
+            Self::Wechat(v) => Some(v.seal_answer(req, &xml, now)),
+            Self::Wecom(v) => Some(v.seal_answer(req, &xml, now)),
+            Self::Feishu(_) | Self::Dingtalk(_) => None,
         }
     }
 

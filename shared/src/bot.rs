@@ -27,6 +27,34 @@ pub struct Bot {
     pub robot_code: Option<String>,
     /// Whom to tell when its replies cannot be delivered for a while.
     pub fallback: Option<Fallback>,
+    /// How its rules' replies are sent (WeChat and WeCom: in the callback's answer or
+    /// through the API).
+    pub reply_via: ReplyVia,
+}
+
+/// How a bot's rule replies go out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplyVia {
+    /// Through the platform's API, from the dispatcher.
+    #[default]
+    Api,
+    /// WeChat, WeCom: the first reply is the callback's answer (a passive reply), computed in
+    /// the callback; no API call, and further replies to the message are not sent.
+    Passive,
+    /// WeChat, WeCom: the first reply passive, further ones through the API.
+    Auto,
+}
+
+impl ReplyVia {
+    /// The default on `platform`: passive on WeChat Official Accounts (every account type
+    /// can answer passively; unverified ones cannot call the customer-service API), the API
+    /// elsewhere.
+    pub fn default_for(platform: Platform) -> Self {
+        match platform {
+            Platform::Wechat => Self::Passive,
+            _ => Self::Api,
+        }
+    }
 }
 
 /// A bot's fallback: a target told once per outage that the bot's replies are held.
@@ -62,6 +90,7 @@ pub enum BotMode {
 impl Bot {
     /// A bot from its credentials with default options (tests, tools).
     pub fn new(id: &str, credentials: Credentials) -> Result<Self, botgate_core::inbound::CredentialsError> {
+        let credentials_platform = credentials.platform();
         Ok(Self {
             id: id.to_owned(),
             platform: credentials.platform(),
@@ -72,6 +101,7 @@ impl Bot {
             api_base: None,
             robot_code: None,
             fallback: None,
+            reply_via: ReplyVia::default_for(credentials_platform),
         })
     }
 

@@ -47,6 +47,9 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// Where EMF metrics go.
     pub metrics: Arc<dyn MetricsSink>,
+    /// The conversation state the dispatcher keeps, read (never written) when a rule that
+    /// answers in the callback (a passive reply) depends on it. `None`: no state.
+    pub state: Option<Arc<dyn crate::state::StateStore>>,
 }
 
 /// Why a request was not accepted.
@@ -290,6 +293,7 @@ async fn notify(
             now_ms,
             in_progress_ms: IN_PROGRESS_MS,
             retention_secs: fold.window_secs,
+            answer: None,
         })
         .await?;
     let owner = match claim {
@@ -375,6 +379,7 @@ async fn first_use(deps: &Deps, bot: &Bot, guard: &ReplayGuard, now_ms: i64) -> 
             now_ms,
             in_progress_ms: IN_PROGRESS_MS,
             retention_secs: i64::try_from(guard.window_secs.saturating_mul(2)).unwrap_or(i64::MAX),
+            answer: None,
         })
         .await?;
     match claim {
@@ -415,8 +420,77 @@ async fn process(
     };
     trace.event_id = event.event_id.clone();
     trace.event_type = event.event_type.clone();
-    let outcome = ingest(deps, bot, &event, now_ms, &trace.trace_id, guard.as_ref()).await?;
+    let answer = passive_answer(deps, bot, verifier, req, &event, now_ms).await?;
+    let (outcome, stored) = ingest_answered(
+        deps,
+        bot,
+        &event,
+        now_ms,
+        &trace.trace_id,
+        guard.as_ref(),
+        answer.as_ref().map(|(a, r)| (a, r.body.as_str())),
+    )
+    .await?;
+    // A retry of an answered event gets the first answer, byte for byte.
+    let response = match (stored, answer) {
+        (Some(body), _) => Response {
+            status: 200,
+            content_type: "application/xml".into(),
+            body,
+        },
+        (None, Some((_, answer))) => answer,
+        (None, None) => response,
+    };
     Ok((response, outcome))
+}
+
+/// The passive reply to `event`, when its bot answers in the callback (WeChat, WeCom with
+/// `reply_via` passive or auto): the first reply of the rules that match, rendered and
+/// sealed, and which rule action it is. Pure rendering, plus one state read when the
+/// rules use conversation state; nothing is sent.
+async fn passive_answer(
+    deps: &Deps,
+    bot: &Bot,
+    verifier: &botgate_core::Verifier,
+    req: &Request<'_>,
+    event: &botgate_core::Event,
+    now_ms: i64,
+) -> Result<Option<(crate::queue::Answered, Response)>, CallbackError> {
+    if bot.reply_via == crate::bot::ReplyVia::Api || deps.config.rules.is_empty() {
+        return Ok(None);
+    }
+    let rules = &deps.config.rules;
+    let state = match &deps.state {
+        Some(store) if rules.use_state() => {
+            let key = crate::state::conversation_key(
+                &bot.id,
+                event.conversation(),
+                event.sender_id.as_deref().unwrap_or("-"),
+            );
+            crate::dispatcher::state_for(store.get(&key, now_ms.div_euclid(1000)).await?, &event.event_id)
+        }
+        _ => serde_json::Value::Null,
+    };
+    for plan in rules.plan(&bot.id, event, &state) {
+        // A template that fails here fails in the dispatcher too, which logs it.
+        let Ok(plan) = plan else { continue };
+        for (index, action) in plan.actions.iter().enumerate() {
+            if let crate::rules::Action::Reply(msg) = action {
+                return Ok(verifier
+                    .passive_answer(req, event, msg, now_ms.div_euclid(1000))
+                    .map(|r| {
+                        (
+                            crate::queue::Answered {
+                                source: plan.source.clone(),
+                                index,
+                            },
+                            r,
+                        )
+                    }));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Takes a verified event in: claims its key (`platform#bot#event_id`) in the dedup store
@@ -433,8 +507,25 @@ pub async fn ingest(
     trace_id: &str,
     guard: Option<&ReplayGuard>,
 ) -> Result<Outcome, CallbackError> {
+    Ok(ingest_answered(deps, bot, event, now_ms, trace_id, guard, None)
+        .await?
+        .0)
+}
+
+/// [`ingest`] for an event answered in the callback: `answer` (the rule action and the
+/// answer's body) is kept with the dedup record and marked on the queued event. Returns the
+/// answer a duplicate's first delivery got, to be given again.
+pub async fn ingest_answered(
+    deps: &Deps,
+    bot: &Bot,
+    event: &botgate_core::Event,
+    now_ms: i64,
+    trace_id: &str,
+    guard: Option<&ReplayGuard>,
+    answer: Option<(&crate::queue::Answered, &str)>,
+) -> Result<(Outcome, Option<String>), CallbackError> {
     let key = format!("{}#{}#{}", bot.platform, bot.id, event.event_id);
-    let msg = OutgoingMessage::for_traced_event(&bot.id, &key, event, now_ms, Some(trace_id))
+    let msg = OutgoingMessage::for_answered_event(&bot.id, &key, event, now_ms, Some(trace_id), answer.map(|(a, _)| a))
         .map_err(CallbackError::Queue)?;
     msg.check_size(deps.config.max_message_bytes)
         .map_err(CallbackError::TooLargeForQueue)?;
@@ -443,6 +534,7 @@ pub async fn ingest(
         now_ms,
         in_progress_ms: IN_PROGRESS_MS,
         retention_secs: i64::try_from(deps.config.dedup_retention_secs).unwrap_or(i64::MAX),
+        answer: answer.map(|(_, body)| body),
     });
     // The signature's first use is claimed beside the event (one round trip for both).
     let (claim, fresh) = match guard {
@@ -477,13 +569,13 @@ pub async fn ingest(
                 tracing::warn!(event_id = %event.event_id, error = %e,
                     "enqueued, but the claim could not be marked done; it stays in progress until it expires");
             }
-            Ok(Outcome::Accepted)
+            Ok((Outcome::Accepted, None))
         }
         Claim::Held(record) => {
             if now_ms.saturating_sub(record.claimed_at_ms) < RESEND_WINDOW_MS {
                 deps.queue.send(&msg).await.map_err(CallbackError::Queue)?;
             }
-            Ok(Outcome::Duplicate)
+            Ok((Outcome::Duplicate, record.answer))
         }
     }
 }

@@ -51,6 +51,7 @@ pub fn in_memory(config: Settings, clock: Arc<dyn Clock>, metrics: Arc<dyn Metri
         queue: memory.queue.clone(),
         clock,
         metrics,
+        state: None,
     };
     (deps, memory)
 }
@@ -118,6 +119,11 @@ pub fn build_on(
             aws_sdk_dynamodb::Client::new(sdk),
             table,
         ));
+        // The dispatcher's conversation state, read by rules that answer in the callback.
+        deps.state = Some(Arc::new(crate::state::dynamodb::DynamoState::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            table,
+        )));
     }
     if let (QueueKind::Sqs, Some(url)) = (config.backends.queue, &config.backends.queue_url) {
         deps.queue = Arc::new(crate::queue::sqs::SqsQueue::new(
@@ -279,6 +285,7 @@ pub fn reconfigured_gateway(deps: &Deps, config: Arc<Settings>) -> Result<Deps, 
         queue: deps.queue.clone(),
         clock: deps.clock.clone(),
         metrics: deps.metrics.clone(),
+        state: deps.state.clone(),
     })
 }
 

@@ -201,9 +201,30 @@ impl RecordOutcome {
     }
 }
 
+/// When a rule's reply is not sent through the API because its bot answers passively
+/// (WeChat, WeCom `reply_via`): the outcome to log, and why when it is not sent at all.
+fn passive(
+    bot: &Bot,
+    answered: Option<&crate::queue::Answered>,
+    source: &str,
+    index: usize,
+    action: &Action,
+) -> Option<(&'static str, Option<&'static str>)> {
+    if !matches!(action, Action::Reply(_)) || bot.reply_via == crate::bot::ReplyVia::Api {
+        return None;
+    }
+    if answered.is_some_and(|a| a.source == source && a.index == index) {
+        return Some(("answered", None));
+    }
+    (bot.reply_via == crate::bot::ReplyVia::Passive).then_some((
+        "skipped",
+        Some("reply_via: passive answers once per message, in the callback's response (reply_via: auto sends further replies through the API)"),
+    ))
+}
+
 /// The stored conversation state: the current value, and the value before `event` changed
 /// it (a redelivery of `event` plans again from `prev`, so it matches the same rule).
-fn state_for(doc: Option<Value>, event_id: &str) -> Value {
+pub(crate) fn state_for(doc: Option<Value>, event_id: &str) -> Value {
     match doc {
         Some(d) if d["event"] == event_id => d["prev"].clone(),
         Some(d) => d["data"].clone(),
@@ -725,6 +746,12 @@ impl Dispatcher {
         let mut new_state = StateChange::Keep;
         for plan in &plans {
             for (i, action) in plan.actions.iter().enumerate() {
+                if let Some((outcome, reason)) = passive(bot, env.answered.as_ref(), &plan.source, i, action) {
+                    let started = Instant::now();
+                    self.log_action(&cx, &plan.source, action.name(), outcome, 0, started, reason);
+                    self.emit(bot.platform.as_str(), action.name(), outcome, started, 0);
+                    continue;
+                }
                 self.run_action(&cx, &plan.source, i, action).await?;
             }
             if plan.state != StateChange::Keep {

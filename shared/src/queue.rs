@@ -43,6 +43,19 @@ pub struct Envelope {
     /// every log line of the dispatcher for it carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The reply the callback already gave as its answer (a passive reply): the dispatcher
+    /// does not send it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered: Option<Answered>,
+}
+
+/// Which action of which rule the callback answered with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answered {
+    /// The rule.
+    pub source: String,
+    /// The action's index in the rule's actions.
+    pub index: usize,
 }
 
 /// A queue failure.
@@ -87,13 +100,15 @@ impl OutgoingMessage {
         Self::for_traced_event(bot, dedup_key, event, received_at_ms, None)
     }
 
-    /// [`OutgoingMessage::for_event`] carrying the request's trace id.
-    pub fn for_traced_event(
+    /// [`OutgoingMessage::for_traced_event`] for an event the callback answered with a
+    /// rule's reply (`answered`).
+    pub fn for_answered_event(
         bot: &str,
         dedup_key: &str,
         event: &Event,
         received_at_ms: i64,
         trace_id: Option<&str>,
+        answered: Option<&Answered>,
     ) -> Result<Self, QueueError> {
         #[derive(Serialize)]
         struct EnvelopeRef<'a> {
@@ -103,6 +118,8 @@ impl OutgoingMessage {
             event: &'a Event,
             #[serde(skip_serializing_if = "Option::is_none")]
             trace_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            answered: Option<&'a Answered>,
         }
         let envelope = EnvelopeRef {
             v: 1,
@@ -110,6 +127,7 @@ impl OutgoingMessage {
             received_at_ms,
             event,
             trace_id,
+            answered,
         };
         let body = serde_json::to_string(&envelope).map_err(|e| QueueError::Unavailable(e.to_string()))?;
         Ok(Self {
@@ -122,6 +140,17 @@ impl OutgoingMessage {
                 ("event_type".into(), event.event_type.clone()),
             ],
         })
+    }
+
+    /// [`OutgoingMessage::for_event`] carrying the request's trace id.
+    pub fn for_traced_event(
+        bot: &str,
+        dedup_key: &str,
+        event: &Event,
+        received_at_ms: i64,
+        trace_id: Option<&str>,
+    ) -> Result<Self, QueueError> {
+        Self::for_answered_event(bot, dedup_key, event, received_at_ms, trace_id, None)
     }
 
     /// Refuses messages over `limit` bytes.

@@ -233,6 +233,7 @@ impl Ticker {
                 now_ms,
                 in_progress_ms: FIRST_SEEN_RETENTION_SECS.saturating_mul(1000),
                 retention_secs: FIRST_SEEN_RETENTION_SECS,
+                answer: None,
             })
             .await?;
         let seen = match claim {

@@ -51,6 +51,9 @@ pub struct Record {
     pub expiration_secs: i64,
     /// The claim's owner token.
     pub owner: String,
+    /// The answer the claim's request got (a passive reply), replayed to the platform's
+    /// retries of the same event byte for byte.
+    pub answer: Option<String>,
 }
 
 /// What a claim found.
@@ -83,6 +86,8 @@ pub struct ClaimRequest<'a> {
     pub in_progress_ms: i64,
     /// How long the record is kept, in seconds.
     pub retention_secs: i64,
+    /// The answer to keep with the record ([`Record::answer`]).
+    pub answer: Option<&'a str>,
 }
 
 impl<'a> ClaimRequest<'a> {
@@ -94,6 +99,7 @@ impl<'a> ClaimRequest<'a> {
             now_ms,
             in_progress_ms: EFFECT_IN_PROGRESS_MS,
             retention_secs: EFFECT_RETENTION_SECS,
+            answer: None,
         }
     }
 
@@ -105,6 +111,7 @@ impl<'a> ClaimRequest<'a> {
             in_progress_expiry_ms: self.now_ms.saturating_add(self.in_progress_ms),
             expiration_secs: self.now_ms.div_euclid(1000).saturating_add(self.retention_secs),
             owner,
+            answer: self.answer.map(str::to_owned),
         }
     }
 }

@@ -220,6 +220,11 @@ pub async fn create_fifo_queue_with_dlq(
 pub async fn fake_config(fake: &fake::FakePlatform) -> Settings {
     let mut c = example_config().await;
     c.delivery.dry_run = false;
+    // These tests send through the APIs: WeChat's passive replies (the default) have tests
+    // of their own (passive_reply.rs).
+    for bot in c.bots.values_mut() {
+        bot.reply_via = botgate::bot::ReplyVia::Api;
+    }
     // The fake platform serves DingTalk's session webhooks on loopback.
     c.delivery.session_webhook_hosts = vec!["127.0.0.1".into()];
     c.delivery.base_urls = botgate::delivery::BaseUrls {
@@ -392,6 +397,7 @@ pub fn memory_gateway(
         queue: queue.clone(),
         clock,
         metrics: Arc::new(botgate::metrics::Discard),
+        state: None,
     };
     (deps, queue)
 }
@@ -411,6 +417,7 @@ pub fn deps(
             queue,
             clock,
             metrics: metrics.clone(),
+            state: None,
         },
         metrics,
     )

@@ -171,6 +171,39 @@ impl Verifier {
     }
 }
 
+impl Verifier {
+    /// The HTTP answer carrying the passive reply `reply_xml` to `req` (a message this
+    /// verifier accepted): sealed as safe mode requires when the request came encrypted
+    /// (`encrypt_type=aes`), plain XML otherwise. `now`: Unix seconds.
+    pub fn seal_answer(&self, req: &Request<'_>, reply_xml: &str, now: i64) -> Response {
+        let q = req.query();
+        let safe = q.get("encrypt_type").is_some_and(|t| t.eq_ignore_ascii_case("aes"));
+        match (&self.cipher, safe) {
+            (Some(cipher), true) => {
+                let nonce = q.get("nonce").unwrap_or_default().to_owned();
+                let body = seal_reply(
+                    cipher,
+                    self.token.expose(),
+                    &self.app_id,
+                    reply_xml,
+                    &now.to_string(),
+                    &nonce,
+                );
+                Response {
+                    status: 200,
+                    content_type: "application/xml".into(),
+                    body,
+                }
+            }
+            _ => Response {
+                status: 200,
+                content_type: "application/xml".into(),
+                body: reply_xml.to_owned(),
+            },
+        }
+    }
+}
+
 /// Normalizes a WeChat/WeCom message or event XML.
 pub(crate) fn normalize_xml(platform: Platform, f: &XmlFields, raw: String) -> Result<Event, Rejection> {
     let msg_type = f
@@ -251,6 +284,79 @@ pub fn seal_reply(
         ("TimeStamp", XmlValue::Raw(timestamp)),
         ("Nonce", XmlValue::Text(nonce)),
     ])
+}
+
+/// A passive reply's XML (the answer in the callback's HTTP response) from `from` (the
+/// account: the message's `ToUserName`) to `to` (the user: its `FromUserName`), for WeChat
+/// and WeCom alike. Passive replies carry text, an image by media id, or one news entry:
+/// markdown becomes text, a card a news entry linking its first button (text without one),
+/// an image given only by URL its URL as text.
+pub fn passive_xml(msg: &Message, to: &str, from: &str, create_time: i64) -> String {
+    let ct = create_time.to_string();
+    let mut fields = vec![
+        ("ToUserName", XmlValue::Text(to)),
+        ("FromUserName", XmlValue::Text(from)),
+        ("CreateTime", XmlValue::Raw(&ct)),
+    ];
+    let news = |title: &str, description: &str, url: &str, picurl: &str| {
+        format!(
+            "<item>{}</item>",
+            [
+                ("Title", title),
+                ("Description", description),
+                ("PicUrl", picurl),
+                ("Url", url),
+            ]
+            .iter()
+            .map(|(k, v)| format!("<{k}>{}</{k}>", xml::cdata(v)))
+            .collect::<String>()
+        )
+    };
+    let text: String;
+    let inner: String;
+    match msg {
+        Message::Image { key: Some(k), .. } => {
+            inner = format!("<MediaId>{}</MediaId>", xml::cdata(k));
+            fields.push(("MsgType", XmlValue::Text("image")));
+            fields.push(("Image", XmlValue::Raw(&inner)));
+            return xml::build(&fields);
+        }
+        Message::Card {
+            title,
+            text: body,
+            buttons,
+            ..
+        } if !buttons.is_empty() => {
+            inner = news(title, body, buttons.first().map_or("", |b| b.url.as_str()), "");
+        }
+        Message::News { articles } if !articles.is_empty() => {
+            let a = &articles[0];
+            inner = news(
+                &a.title,
+                a.description.as_deref().unwrap_or_default(),
+                &a.url,
+                a.picurl.as_deref().unwrap_or_default(),
+            );
+        }
+        other => {
+            text = match other {
+                Message::Text { text, .. } => text.clone(),
+                Message::Markdown { title, text, .. } | Message::Card { title, text, .. } if title.is_empty() => {
+                    text.clone()
+                }
+                Message::Markdown { title, text, .. } | Message::Card { title, text, .. } => format!("{title}\n{text}"),
+                Message::Image { url, .. } => url.clone().unwrap_or_default(),
+                Message::News { .. } => String::new(),
+            };
+            fields.push(("MsgType", XmlValue::Text("text")));
+            fields.push(("Content", XmlValue::Text(&text)));
+            return xml::build(&fields);
+        }
+    }
+    fields.push(("MsgType", XmlValue::Text("news")));
+    fields.push(("ArticleCount", XmlValue::Raw("1")));
+    fields.push(("Articles", XmlValue::Raw(&inner)));
+    xml::build(&fields)
 }
 
 /// The XML body of a sample message or event from `from` to `to`.

@@ -32,6 +32,7 @@ async fn deps() -> (Deps, Arc<MemoryQueue>, Arc<Recorded>) {
         queue: queue.clone(),
         clock,
         metrics: metrics.clone(),
+        state: None,
     };
     (deps, queue, metrics)
 }
@@ -128,6 +129,7 @@ async fn the_handler_reloads_a_changed_configuration_and_traces_by_api_gateways_
         queue: queue.clone(),
         clock: clock.clone(),
         metrics: Arc::new(Recorded::default()),
+        state: None,
     });
     let text = std::fs::read_to_string(root().join("events/callback-feishu-message.json")).unwrap();
     let call = || callback::handle_live(&live, Some(&reloader), lambda_http::request::from_str(&text).unwrap());

@@ -54,7 +54,8 @@ async fn dispatch_every_sample(deadline: u64) {
         .collect();
     files.sort();
     assert!(files.len() >= 5, "events/ has only {} dispatcher events", files.len());
-    for (i, path) in files.iter().enumerate() {
+    let mut expected = 0;
+    for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut context = Context::default();
@@ -64,7 +65,15 @@ async fn dispatch_every_sample(deadline: u64) {
             .unwrap();
         assert!(resp.batch_item_failures.is_empty(), "{name}");
         let sent = transport.requests.lock().unwrap().len();
-        assert_eq!(sent, i + 1, "{name}: one request per sample");
+        // WeChat's samples were answered in the callback's response (a passive reply, the
+        // default): the dispatcher does not send them again.
+        if !name.contains("wechat") {
+            expected += 1;
+        }
+        assert_eq!(
+            sent, expected,
+            "{name}: one request per sample, none for a passive reply"
+        );
     }
     let requests = transport.requests.lock().unwrap().clone();
     let urls: Vec<&str> = requests.iter().map(|r| r.url.as_str()).collect();
@@ -78,8 +87,8 @@ async fn dispatch_every_sample(deadline: u64) {
         "{urls:?}"
     );
     assert!(
-        urls.iter().any(|u| u.contains("/cgi-bin/message/custom/send")),
-        "{urls:?}"
+        !urls.iter().any(|u| u.contains("/cgi-bin/message/custom/send")),
+        "no customer-service call for WeChat's passive replies: {urls:?}"
     );
     assert!(urls.iter().any(|u| u.contains("/cgi-bin/message/send")), "{urls:?}");
 }

@@ -569,6 +569,23 @@ pub struct Bot {
     /// Tell someone when this bot's replies cannot be delivered for a while (its API host's
     /// circuit breaker stays open): one notification per outage.
     pub fallback: Option<Fallback>,
+    /// WeChat, WeCom: how rule replies are sent. passive (WeChat's default): the first reply
+    /// is the callback's answer, free and open to every account type; api (WeCom's
+    /// default): the customer-service or application message API; auto: passive first,
+    /// further replies through the API.
+    pub reply_via: Option<Located<ReplyVia>>,
+}
+
+/// `reply_via:` how a WeChat or WeCom bot's rule replies are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyVia {
+    /// Through the API (the dispatcher).
+    Api,
+    /// In the callback's answer (a passive reply), one per message.
+    Passive,
+    /// Passive first, further replies through the API.
+    Auto,
 }
 
 /// A bot's `fallback:` whom to tell that its replies are not getting through.

@@ -2,7 +2,8 @@
 //! `ReturnValuesOnConditionCheckFailure = ALL_OLD`, as Powertools does.
 //!
 //! Item: `pk` (S), `status` (S), `claimed_at` (N, ms), `in_progress_expiry` (N, ms),
-//! `expiration` (N, s; the table's TTL attribute), `owner` (S).
+//! `expiration` (N, s; the table's TTL attribute), `owner` (S), and `answer` (S) when the
+//! request was answered with a passive reply.
 
 use std::collections::HashMap;
 
@@ -50,6 +51,7 @@ fn record_from(item: &HashMap<String, AttributeValue>) -> Result<Record, StoreEr
             .and_then(|v| v.as_s().ok())
             .cloned()
             .unwrap_or_default(),
+        answer: item.get("answer").and_then(|v| v.as_s().ok()).cloned(),
     })
 }
 
@@ -117,7 +119,7 @@ impl DedupStore for DynamoStore {
     async fn claim(&self, req: ClaimRequest<'_>) -> Result<Claim, StoreError> {
         let owner = owner_token();
         let rec = req.record(owner.clone());
-        let result = self
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -126,7 +128,11 @@ impl DedupStore for DynamoStore {
             .item("claimed_at", n(rec.claimed_at_ms))
             .item("in_progress_expiry", n(rec.in_progress_expiry_ms))
             .item("expiration", n(rec.expiration_secs))
-            .item("owner", AttributeValue::S(owner.clone()))
+            .item("owner", AttributeValue::S(owner.clone()));
+        if let Some(answer) = req.answer {
+            put = put.item("answer", AttributeValue::S(answer.to_owned()));
+        }
+        let result = put
             .condition_expression(CLAIM_CONDITION)
             .expression_attribute_names("#exp", "expiration")
             .expression_attribute_names("#st", "status")

@@ -101,6 +101,7 @@ mod tests {
                     now_ms: i * 1000,
                     in_progress_ms: 10,
                     retention_secs: 60,
+                    answer: None,
                 })
                 .await
                 .unwrap();

@@ -259,6 +259,23 @@ fn one(s: &mut Scope<'_>, id: &str, b: &file::Bot) -> Option<Bot> {
             after_ms: i64::try_from(after_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         })
     });
+    let reply_via = match b.reply_via.as_ref().map(|r| (r.value, r.line)) {
+        None => crate::bot::ReplyVia::default_for(platform),
+        Some((via, at)) => match (platform, via) {
+            (_, file::ReplyVia::Api) => crate::bot::ReplyVia::Api,
+            (Platform::Wechat | Platform::Wecom, file::ReplyVia::Passive) => crate::bot::ReplyVia::Passive,
+            (Platform::Wechat | Platform::Wecom, file::ReplyVia::Auto) => crate::bot::ReplyVia::Auto,
+            (_, _) => {
+                s.invalid(
+                    &format!("{path}.reply_via"),
+                    at,
+                    format!("{platform} has no passive replies: reply_via passive and auto are for wechat and wecom"),
+                );
+                clean = false;
+                crate::bot::ReplyVia::Api
+            }
+        },
+    };
     let api_base = f("api_base").map(|u| u.value.trim_end_matches('/').to_owned());
     if let Some(u) = f("api_base")
         && !s.url(&format!("{path}.api_base"), u)
@@ -282,5 +299,6 @@ fn one(s: &mut Scope<'_>, id: &str, b: &file::Bot) -> Option<Bot> {
         api_base,
         robot_code: plain(f("robot_code")),
         fallback,
+        reply_via,
     })
 }
