@@ -227,7 +227,7 @@ fn alertmanager_messages_per_platform_match_the_snapshots() {
     let links = |m: &botgate::message::Message| match m {
         botgate::message::Message::Card { buttons, .. } => buttons
             .iter()
-            .map(|b| (b.text.clone(), b.url.clone()))
+            .map(|b| (b.text.clone(), b.url.clone().unwrap_or_default()))
             .collect::<Vec<_>>(),
         _ => panic!("a card"),
     };

@@ -90,14 +90,36 @@ impl FromStr for Platform {
 pub enum EventKind {
     /// A message from a user or a chat.
     Message,
-    /// A click on an interactive card (Feishu `card.action.trigger`, WeCom template cards).
+    /// A click on an interactive card (Feishu `card.action.trigger`, WeCom
+    /// `template_card_event`): see [`Event::action`].
     CardAction,
     /// A user followed the account or added the app (WeChat/WeCom `subscribe`).
     Subscribe,
     /// A user unfollowed (WeChat/WeCom `unsubscribe`).
     Unsubscribe,
-    /// A click on a custom menu item (WeChat/WeCom `CLICK`).
+    /// A click on a custom menu item (WeChat/WeCom `CLICK`, Feishu `application.bot.menu_v6`).
     MenuClick,
+    /// A click on a menu item that opens a link (WeChat/WeCom `VIEW`; the URL is the key).
+    MenuView,
+    /// A user scanned a parameterised QR code while already following (WeChat `SCAN`).
+    Scan,
+    /// A user's reported location (WeChat/WeCom `LOCATION` event): see [`Event::location`].
+    Location,
+    /// Users joined a chat (Feishu `im.chat.member.user.added_v1`): see [`Event::members`].
+    MemberAdded,
+    /// Users left or were removed from a chat (Feishu `im.chat.member.user.deleted_v1`).
+    MemberRemoved,
+    /// The bot was added to a chat (Feishu `im.chat.member.bot.added_v1`).
+    BotAdded,
+    /// A reaction on a message (Feishu `im.message.reaction.created_v1`; the emoji is the key).
+    Reaction,
+    /// A user opened a one-to-one chat with the bot (Feishu `p2p_chat_create`).
+    ChatCreated,
+    /// A user entered the application (WeCom `enter_agent`).
+    EnterChat,
+    /// A member or department changed in the address book (WeCom `change_contact`; the
+    /// change type is the key).
+    ContactChange,
     /// Any other event: kept raw, routed by `event_type`.
     #[default]
     #[serde(other)]
@@ -105,6 +127,26 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in a stable order (documentation, schemas, tests).
+    pub const ALL: [EventKind; 16] = [
+        Self::Message,
+        Self::CardAction,
+        Self::Subscribe,
+        Self::Unsubscribe,
+        Self::MenuClick,
+        Self::MenuView,
+        Self::Scan,
+        Self::Location,
+        Self::MemberAdded,
+        Self::MemberRemoved,
+        Self::BotAdded,
+        Self::Reaction,
+        Self::ChatCreated,
+        Self::EnterChat,
+        Self::ContactChange,
+        Self::Unknown,
+    ];
+
     /// The snake_case name used in rules and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -113,6 +155,16 @@ impl EventKind {
             Self::Subscribe => "subscribe",
             Self::Unsubscribe => "unsubscribe",
             Self::MenuClick => "menu_click",
+            Self::MenuView => "menu_view",
+            Self::Scan => "scan",
+            Self::Location => "location",
+            Self::MemberAdded => "member_added",
+            Self::MemberRemoved => "member_removed",
+            Self::BotAdded => "bot_added",
+            Self::Reaction => "reaction",
+            Self::ChatCreated => "chat_created",
+            Self::EnterChat => "enter_chat",
+            Self::ContactChange => "contact_change",
             Self::Unknown => "unknown",
         }
     }
@@ -192,6 +244,82 @@ pub struct ReplyContext {
     /// Feishu: the tenant key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_key: Option<String>,
+    /// WeCom card actions: the `ResponseCode` that lets the app update the card once (within
+    /// 72 hours). A capability: kept out of forwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<String>,
+}
+
+/// What a card action sent back (Feishu `card.action.trigger`, WeCom `template_card_event`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardAction {
+    /// The action's name: `name` in the value botgate puts on its buttons (`action:` in the
+    /// configuration); for a card botgate did not build, WeCom's button key or Feishu's
+    /// `value.name`/`value.action` when the value carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The value object the button or select carried (for botgate's cards: `name` and the
+    /// button's `value:` fields).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub value: serde_json::Value,
+    /// The option chosen in a select (Feishu `action.option`; WeCom: the first option id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option: Option<String>,
+    /// Options chosen by question or form field (WeCom `SelectedItems`, Feishu `form_value`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub selected: std::collections::BTreeMap<String, Vec<String>>,
+    /// WeCom: the card's task id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+}
+
+impl CardAction {
+    /// The action of a value object sent back by a button or select: its `name` (or
+    /// `action`) field names it.
+    pub fn from_value(value: serde_json::Value) -> Self {
+        let name = ["name", "action"]
+            .iter()
+            .find_map(|k| value.get(*k).and_then(serde_json::Value::as_str))
+            .map(str::to_owned);
+        Self {
+            name,
+            value,
+            ..Self::default()
+        }
+    }
+}
+
+/// A media attachment of a message: an id the platform's media API serves, or a URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    /// The platform's id for the content: WeChat/WeCom `MediaId`, Feishu `image_key` or
+    /// `file_key`, DingTalk `downloadCode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// A URL of the content, when the platform gives one (WeChat `PicUrl`, a link's `Url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A file's name, or a link's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The format the platform names (WeChat voice `Format`, WeCom/Feishu file type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+/// A location, as the platform wrote it (degrees, decimal text).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// Latitude.
+    pub latitude: String,
+    /// Longitude.
+    pub longitude: String,
+    /// Precision (a reported location) or map scale (a location message), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+    /// The place's name (a location message's `Label`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// A verified, decrypted and normalized platform callback.
@@ -227,9 +355,23 @@ pub struct Event {
     /// For messages: the text (for rich text, its plain text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    /// A key the event carries: WeChat/WeCom `EventKey`, Feishu card `action.value` as JSON.
+    /// A key the event carries: WeChat/WeCom `EventKey` (a menu key, a link, a QR scene), a
+    /// Feishu menu's `event_key` or a reaction's emoji, WeCom's change type; for a card
+    /// action, its value as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// For card actions: what the button or select sent back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<CardAction>,
+    /// For image, voice, video, file and link messages: the attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<Media>,
+    /// For location messages and reported locations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// For membership events: the users who joined or left (open ids, user ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
     /// What is needed to reply.
     #[serde(default)]
     pub reply: ReplyContext,
@@ -252,6 +394,10 @@ impl Event {
             message_type: None,
             text: None,
             key: None,
+            action: None,
+            media: None,
+            location: None,
+            members: Vec::new(),
             reply: ReplyContext::default(),
             raw,
         }

@@ -42,6 +42,19 @@ impl Limit {
     };
 }
 
+impl Limit {
+    /// The limit of a bot's own messages (replies and sends through the platform's API) on
+    /// `platform`.
+    pub fn for_app(platform: crate::event::Platform) -> Limit {
+        match platform {
+            crate::event::Platform::Feishu => Self::FEISHU,
+            crate::event::Platform::Dingtalk => Self::DINGTALK,
+            crate::event::Platform::Wechat => Self::WECHAT,
+            crate::event::Platform::Wecom => Self::WECOM,
+        }
+    }
+}
+
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
 pub fn cut(s: &str, max: usize) -> &str {
     if s.len() <= max {
@@ -108,6 +121,30 @@ pub fn split_text(text: &str, max: usize) -> Vec<String> {
         .collect()
 }
 
+/// `message` fitted to `limit` as one message: text past the limit is cut off with
+/// [`TRUNCATED`] (a passive reply, which carries one message).
+pub fn fit_one(limit: Limit, message: &Message) -> Message {
+    let cap = |text: &str, max: usize| {
+        if text.len() > max {
+            format!("{}{TRUNCATED}", cut(text, max.saturating_sub(TRUNCATED.len())))
+        } else {
+            text.to_owned()
+        }
+    };
+    match message {
+        Message::Text { text, mentions } => Message::Text {
+            text: cap(text, limit.text),
+            mentions: mentions.clone(),
+        },
+        Message::Markdown { title, text, mentions } => Message::Markdown {
+            title: title.clone(),
+            text: cap(text, limit.markdown.saturating_sub(title.len() + 16)),
+            mentions: mentions.clone(),
+        },
+        other => fit(limit, other).into_iter().next().unwrap_or_else(|| other.clone()),
+    }
+}
+
 /// `message` fitted to `limit`: one or more messages.
 pub fn fit(limit: Limit, message: &Message) -> Vec<Message> {
     match message {
@@ -128,27 +165,16 @@ pub fn fit(limit: Limit, message: &Message) -> Vec<Message> {
                 })
                 .collect()
         }
-        Message::Card {
-            title,
-            text,
-            buttons,
-            color,
-            mentions,
-        } => {
+        Message::Card { title, text, .. } => {
             // A card is one unit: truncate rather than split.
             let max = limit.markdown.saturating_sub(title.len() + 512 + TRUNCATED.len());
-            let text = if text.len() > max {
-                format!("{}{TRUNCATED}", cut(text, max))
-            } else {
-                text.clone()
-            };
-            vec![Message::Card {
-                title: title.clone(),
-                text,
-                buttons: buttons.clone(),
-                color: color.clone(),
-                mentions: mentions.clone(),
-            }]
+            let mut card = message.clone();
+            if text.len() > max
+                && let Message::Card { text: t, .. } = &mut card
+            {
+                *t = format!("{}{TRUNCATED}", cut(text, max));
+            }
+            vec![card]
         }
         other => vec![other.clone()],
     }

@@ -8,14 +8,16 @@ pub mod feishu;
 pub mod wechat;
 pub mod wecom;
 
+use crate::answer::Answer;
 use crate::event::{Event, Platform};
 use crate::inbound::{Accepted, CredentialsError, Options, OwnedRequest, Rejection, Request, Response, SampleKind};
 
 /// The event without the credentials its payload carries, for handing to someone else (a
 /// forward): Feishu's verification token and card token (`token` at the top, in `header`
 /// and in `event`), and, unless `keep_session_webhook`, DingTalk's `sessionWebhook` (a URL
-/// that lets whoever holds it post to the conversation until it expires). WeChat and WeCom
-/// payloads carry no credential.
+/// that lets whoever holds it post to the conversation until it expires), and WeCom's
+/// `ResponseCode` (it updates the card of a card event once). WeChat payloads carry no
+/// credential.
 pub fn shareable(event: &Event, keep_session_webhook: bool) -> Event {
     let mut out = event.clone();
     let strip: &[&[&str]] = match event.platform {
@@ -43,6 +45,13 @@ pub fn shareable(event: &Event, keep_session_webhook: bool) -> Event {
     if event.platform == Platform::Dingtalk && !keep_session_webhook {
         out.reply.session_webhook = None;
         out.reply.session_webhook_expires_ms = None;
+    }
+    // WeCom's ResponseCode lets whoever holds it update the card once.
+    if out.reply.response_code.take().is_some()
+        && let Some(start) = out.raw.find("<ResponseCode>")
+        && let Some(len) = out.raw[start..].find("</ResponseCode>")
+    {
+        out.raw.replace_range(start..start + len + "</ResponseCode>".len(), "");
     }
     out
 }
@@ -179,23 +188,45 @@ impl Verifier {
         }
     }
 
-    /// The passive reply to `event` (accepted from `req` by this verifier) carrying `msg`,
-    /// as the callback's HTTP answer: WeChat and WeCom only (`None` for the others). `now`:
-    /// Unix seconds.
-    pub fn passive_answer(
-        &self,
-        req: &Request<'_>,
-        event: &Event,
-        msg: &crate::message::Message,
-        now: i64,
-    ) -> Option<Response> {
-        let to = event.sender_id.as_deref()?;
-        let from = event.reply.to_user.as_deref()?;
-        let xml = wechat::passive_xml(msg, to, from, now);
-        match self {
-            Self::Wechat(v) => Some(v.seal_answer(req, &xml, now)),
-            Self::Wecom(v) => Some(v.seal_answer(req, &xml, now)),
-            Self::Feishu(_) | Self::Dingtalk(_) => None,
+    /// `answer` to `event` (accepted from `req` by this verifier) as the callback's HTTP
+    /// response, when the platform takes it: a passive reply on WeChat and WeCom (sealed in
+    /// safe mode, cut to the platform's size), a card action's answer on Feishu (toast and
+    /// card) and WeCom (`update_button`). `None` when the platform has no such answer.
+    /// `now`: Unix seconds.
+    pub fn answer(&self, req: &Request<'_>, event: &Event, answer: &Answer, now: i64) -> Option<Response> {
+        let reply_xml = || {
+            let to = event.reply.open_id.as_deref().or(event.sender_id.as_deref())?;
+            let from = event.reply.to_user.as_deref()?;
+            Some(match answer {
+                Answer::Reply(msg) => {
+                    let limit = match self.platform() {
+                        Platform::Wecom => crate::limits::Limit::WECOM,
+                        _ => crate::limits::Limit::WECHAT,
+                    };
+                    wechat::passive_xml(&crate::limits::fit_one(limit, msg), to, from, now)
+                }
+                Answer::Card(card) => {
+                    let label = card
+                        .button
+                        .clone()
+                        .or_else(|| card.card.as_ref().map(wecom::replace_name))
+                        .filter(|l| !l.is_empty())?;
+                    wechat::update_button_xml(to, from, now, &label)
+                }
+            })
+        };
+        match (self, answer) {
+            (Self::Feishu(_), Answer::Card(card)) if !card.is_empty() => {
+                Some(Response::json(feishu::render::answer(card).to_string()))
+            }
+            (Self::Wechat(v), Answer::Reply(_)) => Some(v.seal_answer(req, &reply_xml()?, now)),
+            (Self::Wecom(v), Answer::Reply(_)) if event.kind != crate::event::EventKind::CardAction => {
+                Some(v.seal_answer(req, &reply_xml()?, now))
+            }
+            (Self::Wecom(v), Answer::Card(_)) if event.kind == crate::event::EventKind::CardAction => {
+                Some(v.seal_answer(req, &reply_xml()?, now))
+            }
+            _ => None,
         }
     }
 

@@ -11,6 +11,12 @@
 //! within seconds: Feishu after 15 s, WeChat after 5 s). If the send fails, the claim is
 //! deleted and the platform gets a 5xx, so its retry starts clean.
 //! [`CallbackError::status`] is the one place that maps failures to HTTP statuses.
+//!
+//! A synchronous answer (a WeChat/WeCom passive reply, a card action's answer: [`answer`])
+//! is computed before the claim and stored with it, so the platform's retry of the same
+//! event gets the same answer, byte for byte, and the queued event says what was answered.
+
+pub mod answer;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +56,19 @@ pub struct Deps {
     /// The conversation state the dispatcher keeps, read (never written) when a rule that
     /// answers in the callback (a passive reply) depends on it. `None`: no state.
     pub state: Option<Arc<dyn crate::state::StateStore>>,
+    /// Custom handlers, asked for their synchronous answers ([`answer`]).
+    pub handlers: crate::handler::Registry,
+}
+
+impl Deps {
+    /// Where synchronous answers come from ([`answer::compute`]).
+    pub fn answers(&self) -> answer::Sources<'_> {
+        answer::Sources {
+            rules: &self.config.rules,
+            handlers: &self.handlers,
+            state: self.state.as_deref(),
+        }
+    }
 }
 
 /// Why a request was not accepted.
@@ -149,6 +168,8 @@ struct Trace {
     event_type: String,
     /// Follows the event through the queue into every log line of the dispatcher.
     trace_id: String,
+    /// The synchronous answer given, if any (`passive_reply`, `card_answer`, `replayed`).
+    answer: Option<&'static str>,
 }
 
 /// The request's trace id: X-Ray's root when API Gateway or a caller sent a trace header,
@@ -420,7 +441,13 @@ async fn process(
     };
     trace.event_id = event.event_id.clone();
     trace.event_type = event.event_type.clone();
-    let answer = passive_answer(deps, bot, verifier, req, &event, now_ms).await?;
+    let answer = answer::compute(&deps.answers(), bot, &event, now_ms)
+        .await?
+        .and_then(|(marker, a)| {
+            let rendered = verifier.answer(req, &event, &a, now_ms.div_euclid(1000))?;
+            trace.answer = Some(a.name());
+            Some((marker, rendered))
+        });
     let (outcome, stored) = ingest_answered(
         deps,
         bot,
@@ -433,64 +460,18 @@ async fn process(
     .await?;
     // A retry of an answered event gets the first answer, byte for byte.
     let response = match (stored, answer) {
-        (Some(body), _) => Response {
-            status: 200,
-            content_type: "application/xml".into(),
-            body,
-        },
+        (Some(body), _) => {
+            trace.answer = Some("replayed");
+            Response {
+                status: 200,
+                content_type: answer::content_type(bot.platform).into(),
+                body,
+            }
+        }
         (None, Some((_, answer))) => answer,
         (None, None) => response,
     };
     Ok((response, outcome))
-}
-
-/// The passive reply to `event`, when its bot answers in the callback (WeChat, WeCom with
-/// `reply_via` passive or auto): the first reply of the rules that match, rendered and
-/// sealed, and which rule action it is. Pure rendering, plus one state read when the
-/// rules use conversation state; nothing is sent.
-async fn passive_answer(
-    deps: &Deps,
-    bot: &Bot,
-    verifier: &botgate_core::Verifier,
-    req: &Request<'_>,
-    event: &botgate_core::Event,
-    now_ms: i64,
-) -> Result<Option<(crate::queue::Answered, Response)>, CallbackError> {
-    if bot.reply_via == crate::bot::ReplyVia::Api || deps.config.rules.is_empty() {
-        return Ok(None);
-    }
-    let rules = &deps.config.rules;
-    let state = match &deps.state {
-        Some(store) if rules.use_state() => {
-            let key = crate::state::conversation_key(
-                &bot.id,
-                event.conversation(),
-                event.sender_id.as_deref().unwrap_or("-"),
-            );
-            crate::dispatcher::state_for(store.get(&key, now_ms.div_euclid(1000)).await?, &event.event_id)
-        }
-        _ => serde_json::Value::Null,
-    };
-    for plan in rules.plan(&bot.id, event, &state) {
-        // A template that fails here fails in the dispatcher too, which logs it.
-        let Ok(plan) = plan else { continue };
-        for (index, action) in plan.actions.iter().enumerate() {
-            if let crate::rules::Action::Reply(msg) = action {
-                return Ok(verifier
-                    .passive_answer(req, event, msg, now_ms.div_euclid(1000))
-                    .map(|r| {
-                        (
-                            crate::queue::Answered {
-                                source: plan.source.clone(),
-                                index,
-                            },
-                            r,
-                        )
-                    }));
-            }
-        }
-    }
-    Ok(None)
 }
 
 /// Takes a verified event in: claims its key (`platform#bot#event_id`) in the dedup store
@@ -510,6 +491,40 @@ pub async fn ingest(
     Ok(ingest_answered(deps, bot, event, now_ms, trace_id, guard, None)
         .await?
         .0)
+}
+
+/// [`ingest`] for an event pushed over a long connection, with the answer a Feishu card
+/// action gets there (the response frame's `data`): computed, stored with the claim and
+/// replayed to a redelivery, as on the webhook path. Returns the answer's JSON, if any.
+pub async fn ingest_pushed(
+    deps: &Deps,
+    bot: &Bot,
+    event: &botgate_core::Event,
+    now_ms: i64,
+    trace_id: &str,
+) -> Result<(Outcome, Option<String>), CallbackError> {
+    let answer = match answer::compute(&deps.answers(), bot, event, now_ms).await? {
+        Some((marker, botgate_core::answer::Answer::Card(card)))
+            if bot.platform == Platform::Feishu && !card.is_empty() =>
+        {
+            Some((
+                marker,
+                botgate_core::platform::feishu::render::answer(&card).to_string(),
+            ))
+        }
+        _ => None,
+    };
+    let (outcome, stored) = ingest_answered(
+        deps,
+        bot,
+        event,
+        now_ms,
+        trace_id,
+        None,
+        answer.as_ref().map(|(m, body)| (m, body.as_str())),
+    )
+    .await?;
+    Ok((outcome, stored.or(answer.map(|(_, body)| body))))
 }
 
 /// [`ingest`] for an event answered in the callback: `answer` (the rule action and the
@@ -611,7 +626,7 @@ pub async fn handle_traced(deps: &Deps, path: &str, req: &Request<'_>, request_i
     match &result {
         Ok(_) => tracing::info!(
             request_id, bot = %trace.bot, platform, event_id = %trace.event_id, event_type = %trace.event_type,
-            outcome, status = response.status, duration_ms, "callback"
+            outcome, answer = trace.answer.unwrap_or("none"), status = response.status, duration_ms, "callback"
         ),
         Err(e) => tracing::warn!(
             request_id, bot = %trace.bot, platform, event_id = %trace.event_id, event_type = %trace.event_type,

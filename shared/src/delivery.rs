@@ -18,6 +18,7 @@ pub mod dingtalk;
 pub mod endpoint;
 pub mod feishu;
 pub mod forward;
+pub mod media;
 pub mod transport;
 pub mod wechat;
 pub mod wecom;
@@ -28,7 +29,7 @@ use std::time::Duration;
 use crate::bot::Bot;
 use crate::clock::Clock;
 use crate::token::{TokenCache, token_key};
-use botgate_core::event::Platform;
+use botgate_core::event::{Event, Platform};
 use botgate_core::message::Message;
 use transport::{HttpRequest, HttpResponse, Transport};
 
@@ -150,6 +151,15 @@ impl Default for DeliverySettings {
     }
 }
 
+/// How [`Delivery::call_api`] calls: with the bot's token or not, whether the platform drops
+/// a repeated request (so an ambiguous failure may be retried), and the deadline (Unix ms).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ApiCall {
+    pub(crate) with_token: bool,
+    pub(crate) dedupes: bool,
+    pub(crate) deadline_ms: i64,
+}
+
 /// What a send cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sent {
@@ -175,6 +185,8 @@ pub struct Delivery {
     pub request_timeout_ms: u64,
     /// The circuit breakers of the hosts it calls.
     pub breakers: Arc<breaker::Breakers>,
+    /// Uploaded images' and files' keys, by content.
+    pub media: media::MediaCache,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -213,6 +225,7 @@ impl Delivery {
             session_hosts: default_session_hosts(),
             request_timeout_ms: DeliverySettings::default().timeout_ms,
             breakers: Arc::new(breaker::Breakers::default()),
+            media: media::MediaCache::default(),
         }
     }
 
@@ -309,32 +322,6 @@ impl Delivery {
         .await
     }
 
-    async fn attempt(&self, call: &Call<'_>) -> Result<Option<String>, (SendError, Option<String>)> {
-        let token = if needs_token(call) {
-            Some(self.token(call.bot, &call.base).await.map_err(|e| (e, None))?)
-        } else {
-            None
-        };
-        let tok = token.as_deref().unwrap_or_default();
-        let req = match call.bot.platform {
-            Platform::Feishu => feishu::send_request(call, tok),
-            Platform::Dingtalk => dingtalk::send_request(call, tok),
-            Platform::Wechat => wechat::send_request(call, tok),
-            Platform::Wecom => wecom::send_request(call, tok),
-        }
-        .map_err(|e| (e, None))?;
-        let platform = call.bot.platform;
-        let verdict = self
-            .guarded(&req, |resp| match platform {
-                Platform::Feishu => feishu::send_response(resp),
-                Platform::Dingtalk => dingtalk::send_response(resp),
-                Platform::Wechat => wechat::send_response(resp),
-                Platform::Wecom => wecom::send_response(resp),
-            })
-            .await;
-        verdict.map(|()| token.clone()).map_err(|e| (e, token))
-    }
-
     /// Sleeps before retry number `attempts`, unless the pause would leave no time for one
     /// more request before `deadline_ms`: then the caller gives up and SQS redelivers.
     async fn pause(&self, attempts: u32, retry_after_ms: Option<u64>, deadline_ms: i64) -> Result<(), SendError> {
@@ -350,7 +337,8 @@ impl Delivery {
         Ok(())
     }
 
-    /// Sends `message` from `bot` to `target`, retrying inside `deadline_ms` (Unix ms).
+    /// Sends `message` from `bot` to `target`, retrying inside `deadline_ms` (Unix ms). An
+    /// image or file given by URL or path is uploaded first ([`Delivery::with_media`]).
     pub async fn send(
         &self,
         bot: &Bot,
@@ -359,28 +347,86 @@ impl Delivery {
         idem: Idempotency<'_>,
         deadline_ms: i64,
     ) -> Result<Sent, SendError> {
+        let message = self.with_media(bot, message, deadline_ms).await?;
         let mut call = Call {
             bot,
             base: self.urls.for_bot(bot),
             target,
-            message,
+            message: &message,
             idem,
             now_ms: self.clock.now_ms(),
             session_hosts: &self.session_hosts,
         };
+        let with_token = needs_token(&call);
+        let platform = bot.platform;
+        let verdict = match platform {
+            Platform::Feishu => feishu::send_response,
+            Platform::Dingtalk => dingtalk::send_response,
+            Platform::Wechat => wechat::send_response,
+            Platform::Wecom => wecom::send_response,
+        };
+        let build = |token: &str, resend: bool, now_ms: i64| {
+            call.now_ms = now_ms;
+            call.idem.resend |= resend;
+            match platform {
+                Platform::Feishu => feishu::send_request(&call, token),
+                Platform::Dingtalk => dingtalk::send_request(&call, token),
+                Platform::Wechat => wechat::send_request(&call, token),
+                Platform::Wecom => wecom::send_request(&call, token),
+            }
+        };
+        let options = ApiCall {
+            with_token,
+            dedupes: platform_deduplicates(platform),
+            deadline_ms,
+        };
+        self.call_api(bot, options, build, verdict)
+            .await
+            .map(|((), attempts)| Sent { attempts })
+    }
+
+    /// One call of `bot`'s platform API with its access token: built by `build` for each
+    /// attempt (from the token, whether it may repeat an earlier attempt that could have
+    /// arrived, and the time), classified by `verdict`, and retried inside the deadline: a
+    /// token the platform calls invalid is refetched once, retryable failures are retried
+    /// with backoff, an ambiguous one only where the platform drops the repeat. Returns
+    /// the verdict's value and the attempts made.
+    pub(crate) async fn call_api<T>(
+        &self,
+        bot: &Bot,
+        options: ApiCall,
+        mut build: impl FnMut(&str, bool, i64) -> Result<HttpRequest, SendError>,
+        verdict: impl Fn(&HttpResponse) -> Result<T, SendError>,
+    ) -> Result<(T, u32), SendError> {
+        let base = self.urls.for_bot(bot);
         let mut attempts = 0;
         let mut refetched = false;
+        let mut resend = false;
         loop {
-            if !self.has_time(deadline_ms) {
+            if !self.has_time(options.deadline_ms) {
                 return Err(Self::no_time(attempts));
             }
             attempts += 1;
-            call.now_ms = self.clock.now_ms();
-            let err = match self.attempt(&call).await {
-                Ok(_) => return Ok(Sent { attempts }),
+            let token = if options.with_token {
+                self.token(bot, &base).await.map(Some)
+            } else {
+                Ok(None)
+            };
+            let (result, token) = match token {
+                Err(e) => (Err(e), None),
+                Ok(token) => {
+                    let result = match build(token.as_deref().unwrap_or_default(), resend, self.clock.now_ms()) {
+                        Ok(req) => self.guarded(&req, &verdict).await,
+                        Err(e) => Err(e),
+                    };
+                    (result, token)
+                }
+            };
+            let err = match result {
+                Ok(v) => return Ok((v, attempts)),
                 Err(e) => e,
             };
-            let retry_after = match err {
+            let retry_after = match (err, token) {
                 (SendError::TokenInvalid(reason), Some(token)) if !refetched => {
                     tracing::info!(bot = %bot.id, reason, "token refused by the platform; refetching once");
                     refetched = true;
@@ -394,16 +440,92 @@ impl Delivery {
                 (SendError::Retryable { retry_after_ms, .. }, _) if attempts < self.retry.max_attempts => {
                     retry_after_ms
                 }
-                (SendError::Ambiguous(_), _)
-                    if attempts < self.retry.max_attempts && platform_deduplicates(bot.platform) =>
-                {
-                    call.idem.resend = true;
+                (SendError::Ambiguous(_), _) if attempts < self.retry.max_attempts && options.dedupes => {
+                    resend = true;
                     None
                 }
                 (e, _) => return Err(e),
             };
-            self.pause(attempts, retry_after, deadline_ms).await?;
+            self.pause(attempts, retry_after, options.deadline_ms).await?;
         }
+    }
+
+    /// `message` ready for `bot`'s platform: an image or file given by URL or path is
+    /// uploaded (or found in the media cache, by content) and replaced by its key; anything
+    /// else, and what the platform takes by URL, as it is ([`media`]).
+    pub async fn with_media<'m>(
+        &self,
+        bot: &Bot,
+        message: &'m Message,
+        deadline_ms: i64,
+    ) -> Result<std::borrow::Cow<'m, Message>, SendError> {
+        let Some((kind, url, path)) = media::needs_upload(bot.platform, message)? else {
+            return Ok(std::borrow::Cow::Borrowed(message));
+        };
+        if self.dry_run {
+            tracing::info!(bot = %bot.id, kind = kind.as_str(), source = url.or(path).unwrap_or_default(),
+                "dry run: not uploading; the send carries {}", media::DRY_RUN_MEDIA);
+            return Ok(std::borrow::Cow::Owned(media::with_key(
+                message,
+                media::DRY_RUN_MEDIA.to_owned(),
+            )));
+        }
+        let content = media::content(self.transport.as_ref(), kind, message, url, path).await?;
+        let cache_key = media::cache_key(bot, kind, &content.bytes);
+        let now_secs = self.clock.now_ms().div_euclid(1000);
+        if let Some(key) = self.media.get(&cache_key, now_secs).await {
+            return Ok(std::borrow::Cow::Owned(media::with_key(message, key)));
+        }
+        let base = self.urls.for_bot(bot);
+        let platform = bot.platform;
+        let options = ApiCall {
+            with_token: true,
+            // A repeated upload costs a second key, never a second message.
+            dedupes: true,
+            deadline_ms,
+        };
+        let (key, _) = self
+            .call_api(
+                bot,
+                options,
+                |token, _, _| media::upload_request(platform, kind, &base, token, &content),
+                |resp| media::upload_response(platform, resp),
+            )
+            .await?;
+        self.media
+            .put(&cache_key, &key, now_secs + media::keep_secs(platform))
+            .await;
+        tracing::info!(bot = %bot.id, kind = kind.as_str(), bytes = content.bytes.len(), outcome = "uploaded", "media");
+        Ok(std::borrow::Cow::Owned(media::with_key(message, key)))
+    }
+
+    /// Replaces the card `event` came from with `message`, through `bot`'s platform
+    /// ([`media::update_card_request`]), retried like a send: a repeated update shows once.
+    pub async fn update_card(
+        &self,
+        bot: &Bot,
+        event: &Event,
+        message: &Message,
+        deadline_ms: i64,
+    ) -> Result<Sent, SendError> {
+        let base = self.urls.for_bot(bot);
+        let options = ApiCall {
+            with_token: true,
+            dedupes: true,
+            deadline_ms,
+        };
+        let verdict = match bot.platform {
+            Platform::Feishu => feishu::send_response,
+            _ => wecom::send_response,
+        };
+        self.call_api(
+            bot,
+            options,
+            |token, _, _| media::update_card_request(bot, &base, token, event, message),
+            verdict,
+        )
+        .await
+        .map(|((), attempts)| Sent { attempts })
     }
 
     /// Sends one request as is (forwarding), with the same retry loop; `dedupes` says

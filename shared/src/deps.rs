@@ -52,6 +52,7 @@ pub fn in_memory(config: Settings, clock: Arc<dyn Clock>, metrics: Arc<dyn Metri
         clock,
         metrics,
         state: None,
+        handlers: crate::handler::Registry::default(),
     };
     (deps, memory)
 }
@@ -221,6 +222,8 @@ fn assemble(
     delivery.dry_run = config.delivery.dry_run;
     delivery.session_hosts = config.delivery.session_webhook_hosts.clone();
     delivery.request_timeout_ms = config.delivery.timeout_ms;
+    // Uploaded media keys are shared by every instance through the state store.
+    delivery.media = crate::delivery::media::MediaCache::new(Some(parts.state.clone()));
     delivery.breakers = parts
         .breakers
         .filter(|b| b.settings() == config.delivery.circuit_breaker)
@@ -286,6 +289,7 @@ pub fn reconfigured_gateway(deps: &Deps, config: Arc<Settings>) -> Result<Deps, 
         clock: deps.clock.clone(),
         metrics: deps.metrics.clone(),
         state: deps.state.clone(),
+        handlers: deps.handlers.clone(),
     })
 }
 

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use thiserror::Error;
 use tracing::Instrument;
 
-use crate::bot::Bot;
+use crate::bot::{Bot, ReplyVia};
 use crate::clock::Clock;
 use crate::delivery::{Delivery, Idempotency, SendError, Target, forward, platform_deduplicates};
 use crate::handler::{HandlerContext, HandlerError, Outcome, Registry};
@@ -34,7 +34,7 @@ use crate::rules::{Action, Plan, StateChange};
 use crate::settings::Settings;
 use crate::state::{StateStore, conversation_key, failure_key};
 use crate::store::{Claim, ClaimRequest, DedupStore, Status, StoreError};
-use botgate_core::event::Event;
+use botgate_core::event::{Event, EventKind};
 
 /// A record is started only with at least this much of the invocation left (each send
 /// also checks that its request can finish before the deadline).
@@ -201,26 +201,43 @@ impl RecordOutcome {
     }
 }
 
-/// When a rule's reply is not sent through the API because its bot answers passively
-/// (WeChat, WeCom `reply_via`): the outcome to log, and why when it is not sent at all.
-fn passive(
+/// When an action was (or could only have been) given in the callback's response instead:
+/// the outcome to log, and why when it is not sent at all. A card action's `answer` is
+/// never sent by the dispatcher; a reply of a WeChat/WeCom bot with `reply_via` passive or
+/// auto is not sent when it was the passive reply (`answered`), and with passive not at
+/// all (one reply per message, in the response).
+fn answered_elsewhere(
     bot: &Bot,
+    event: &Event,
     answered: Option<&crate::queue::Answered>,
     source: &str,
     index: usize,
     action: &Action,
 ) -> Option<(&'static str, Option<&'static str>)> {
-    if !matches!(action, Action::Reply(_)) || bot.reply_via == crate::bot::ReplyVia::Api {
-        return None;
+    let marked = answered.is_some_and(|a| a.source == source && a.index == index);
+    match action {
+        Action::Answer(_) if marked => Some(("answered", None)),
+        Action::Answer(_) => Some((
+            "skipped",
+            Some(
+                "an answer goes only in the callback's response, and this event's callback did not give one (not a card action, or not a platform that answers this way)",
+            ),
+        )),
+        Action::Reply(_) if event.kind == EventKind::CardAction || bot.reply_via == ReplyVia::Api => None,
+        Action::Reply(_) if marked => Some(("answered", None)),
+        Action::Reply(_) if bot.reply_via == ReplyVia::Passive => Some((
+            "skipped",
+            Some(
+                "reply_via: passive answers once per message, in the callback's response (reply_via: auto sends further replies through the API)",
+            ),
+        )),
+        _ => None,
     }
-    if answered.is_some_and(|a| a.source == source && a.index == index) {
-        return Some(("answered", None));
-    }
-    (bot.reply_via == crate::bot::ReplyVia::Passive).then_some((
-        "skipped",
-        Some("reply_via: passive answers once per message, in the callback's response (reply_via: auto sends further replies through the API)"),
-    ))
 }
+
+/// How long after the event arrived a Feishu card it answered may be updated: Feishu
+/// applies the callback's answer first, and an update made before that is undone by it.
+pub const UPDATE_AFTER_ANSWER_MS: i64 = 1_000;
 
 /// The stored conversation state: the current value, and the value before `event` changed
 /// it (a redelivery of `event` plans again from `prev`, so it matches the same rule).
@@ -251,6 +268,10 @@ struct Ctx<'a> {
     bot: &'a Bot,
     event: &'a Event,
     deadline_ms: i64,
+    /// When the callback received the event (Unix ms).
+    received_at_ms: i64,
+    /// The callback answered the event in its response.
+    answered: bool,
 }
 
 impl Dispatcher {
@@ -683,6 +704,8 @@ impl Dispatcher {
             bot,
             event,
             deadline_ms,
+            received_at_ms: env.received_at_ms,
+            answered: env.answered.is_some(),
         };
         let uses_state = !self.handlers.is_empty() || self.config.rules.use_state();
         let state_key = conversation_key(&bot.id, event.conversation(), event.sender_id.as_deref().unwrap_or("-"));
@@ -746,7 +769,9 @@ impl Dispatcher {
         let mut new_state = StateChange::Keep;
         for plan in &plans {
             for (i, action) in plan.actions.iter().enumerate() {
-                if let Some((outcome, reason)) = passive(bot, env.answered.as_ref(), &plan.source, i, action) {
+                if let Some((outcome, reason)) =
+                    answered_elsewhere(bot, event, env.answered.as_ref(), &plan.source, i, action)
+                {
                     let started = Instant::now();
                     self.log_action(&cx, &plan.source, action.name(), outcome, 0, started, reason);
                     self.emit(bot.platform.as_str(), action.name(), outcome, started, 0);
@@ -802,18 +827,55 @@ impl Dispatcher {
                     return Ok(());
                 }
             },
-            Action::Reply(_) => (Some(cx.bot), cx.bot.platform.as_str()),
-            Action::Forward { .. } | Action::Ignore => (None, "none"),
+            Action::Reply(_) | Action::UpdateCard(_) => (Some(cx.bot), cx.bot.platform.as_str()),
+            Action::Forward { .. } | Action::Answer(_) | Action::Ignore => (None, "none"),
         };
-        if matches!(action, Action::Ignore) {
+        if matches!(action, Action::Ignore | Action::Answer(_)) {
             self.log_action(cx, source, name, "ignored", 0, started, None);
             self.emit(platform, name, "ignored", started, 0);
             return Ok(());
         }
         let key = format!("effect#{}#{}#{source}#{index}", cx.bot.id, cx.event.event_id);
-        let claim = self.claim_effect(&key).await?;
+        // A message too large for the platform goes in parts, each its own effect, so a
+        // retry after part 2 of 3 failed sends parts 2 and 3 only.
+        let parts = match (action, sender) {
+            (Action::Reply(m) | Action::Notify { message: m, .. }, Some(b)) => {
+                botgate_core::limits::fit(botgate_core::limits::Limit::for_app(b.platform), m)
+            }
+            _ => Vec::new(),
+        };
+        if parts.len() <= 1 {
+            return self
+                .run_effect(cx, source, action, sender, &key, parts.first(), started)
+                .await;
+        }
+        for (i, part) in parts.iter().enumerate() {
+            self.run_effect(cx, source, action, sender, &format!("{key}#{i}"), Some(part), started)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one effect of `action` under `key` at most once: claimed, sent (`part`: the
+    /// message or the part of it to send), marked done; released for a retry when the send
+    /// may work later.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_effect(
+        &self,
+        cx: &Ctx<'_>,
+        source: &str,
+        action: &Action,
+        sender: Option<&Bot>,
+        key: &str,
+        part: Option<&botgate_core::message::Message>,
+        started: Instant,
+    ) -> Result<(), RecordError> {
+        let name = action.name();
+        let platform = sender.map_or("none", |b| b.platform.as_str());
+        let claim = self.claim_effect(key).await?;
         let safe_to_repeat = match (action, sender) {
-            (Action::Forward { .. }, _) => true,
+            // A forward carries its delivery id; a card replaced twice shows once.
+            (Action::Forward { .. } | Action::UpdateCard(_), _) => true,
             (_, Some(b)) => platform_deduplicates(b.platform),
             _ => false,
         };
@@ -825,31 +887,33 @@ impl Dispatcher {
                     self.emit(platform, name, "already_sent", started, 0);
                     return Ok(());
                 }
-                Claim::Held(_) => return Err(RecordError::InProgressElsewhere(key)),
+                Claim::Held(_) => return Err(RecordError::InProgressElsewhere(key.to_owned())),
                 Claim::TookOver(owner) if safe_to_repeat => (owner, true),
                 Claim::TookOver(owner) => {
-                    self.effects.complete(&key, &owner).await?;
+                    self.effects.complete(key, &owner).await?;
                     self.log_action(cx, source, name, "skipped", 0, started,
                     Some("an earlier attempt stopped midway and may have sent it; this platform cannot drop a repeat"));
                     self.emit(platform, name, "skipped", started, 0);
                     return Ok(());
                 }
             };
-        let effect_id = fifo_id(&key);
+        let effect_id = fifo_id(key);
         let idem = Idempotency {
             key: &effect_id[..32],
             resend,
         };
-        let result = match (action, sender) {
-            (Action::Reply(msg), Some(bot)) => {
+        let result = match (action, sender, part) {
+            (Action::Reply(_), Some(bot), Some(msg)) => {
                 self.delivery
                     .send(bot, Target::Reply(cx.event), msg, idem, cx.deadline_ms)
                     .await
             }
-            (Action::Notify { to, message, .. }, Some(bot)) => {
-                self.delivery
-                    .send(bot, Target::To(to), message, idem, cx.deadline_ms)
-                    .await
+            (Action::Notify { to, .. }, Some(bot), Some(msg)) => {
+                self.delivery.send(bot, Target::To(to), msg, idem, cx.deadline_ms).await
+            }
+            (Action::UpdateCard(msg), Some(bot), _) => {
+                self.after_answer(cx, bot).await;
+                self.delivery.update_card(bot, cx.event, msg, cx.deadline_ms).await
             }
             (
                 Action::Forward {
@@ -857,6 +921,7 @@ impl Dispatcher {
                     secret,
                     keep_session_webhook,
                 },
+                _,
                 _,
             ) => match crate::delivery::endpoint::check(url) {
                 // Rules' URLs are checked at load; a handler's are checked here.
@@ -883,7 +948,7 @@ impl Dispatcher {
         };
         match result {
             Ok(sent) => {
-                self.effects.complete(&key, &owner).await?;
+                self.effects.complete(key, &owner).await?;
                 self.log_action(cx, source, name, "sent", sent.attempts, started, None);
                 self.emit(platform, name, "sent", started, sent.attempts);
                 Ok(())
@@ -891,14 +956,14 @@ impl Dispatcher {
             Err(e @ (SendError::Permanent(_) | SendError::Ambiguous(_) | SendError::TokenInvalid(_))) => {
                 // Not retried: a permanent error fails the same way again, and an ambiguous
                 // one may have been delivered. Marked done so a redelivery does not repeat it.
-                self.effects.complete(&key, &owner).await?;
+                self.effects.complete(key, &owner).await?;
                 let outcome = e.class();
                 self.log_action(cx, source, name, outcome, 0, started, Some(&e.to_string()));
                 self.emit(platform, name, outcome, started, 0);
                 Ok(())
             }
             Err(error @ (SendError::Retryable { .. } | SendError::Held { .. })) => {
-                if let Err(release) = self.effects.release(&key, &owner).await {
+                if let Err(release) = self.effects.release(key, &owner).await {
                     tracing::warn!(request_id = cx.request_id, key, error = %release,
                         "could not release the effect claim; it lapses after {EFFECT_IN_PROGRESS_MS} ms");
                 }
@@ -914,6 +979,21 @@ impl Dispatcher {
                     error,
                 })
             }
+        }
+    }
+
+    /// Waits, if need be, until a Feishu card the callback answered may be updated
+    /// ([`UPDATE_AFTER_ANSWER_MS`] after the event arrived), within the deadline.
+    async fn after_answer(&self, cx: &Ctx<'_>, bot: &Bot) {
+        if !cx.answered || bot.platform != botgate_core::Platform::Feishu {
+            return;
+        }
+        let wait = cx
+            .received_at_ms
+            .saturating_add(UPDATE_AFTER_ANSWER_MS)
+            .saturating_sub(self.clock.now_ms());
+        if wait > 0 && self.clock.now_ms().saturating_add(wait) < cx.deadline_ms {
+            tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
         }
     }
 

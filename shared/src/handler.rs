@@ -39,6 +39,7 @@ use thiserror::Error;
 
 use crate::bot::Bot;
 use crate::rules::{Action, StateChange};
+use botgate_core::answer::Answer;
 use botgate_core::event::Event;
 
 /// What a handler sees.
@@ -84,6 +85,18 @@ pub trait Handler: Send + Sync {
     fn name(&self) -> &str;
     /// Decides what to do with one event.
     async fn handle(&self, cx: &HandlerContext<'_>) -> Result<Outcome, HandlerError>;
+
+    /// The answer to give in the callback's own response, within the platform's deadline:
+    /// a card action's toast and new card ([`Answer::Card`]), or a WeChat/WeCom passive
+    /// reply ([`Answer::Reply`], for bots with `reply_via` passive or auto). Called by the
+    /// callback before the event is queued, for the handlers registered for the event: it
+    /// must be quick and must not do I/O (the state is read for it). `None` (the default):
+    /// the rules' answer, if any. The dispatcher then runs [`Handler::handle`] as usual;
+    /// with `reply_via: passive` its replies are not sent (the answer was the reply).
+    fn answer(&self, cx: &HandlerContext<'_>) -> Option<Answer> {
+        let _ = cx;
+        None
+    }
 }
 
 /// Handlers by event type or kind.

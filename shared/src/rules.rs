@@ -35,11 +35,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use action::{ActionSpec, StateSpec};
-pub use matcher::{Matcher, TextTest, normalized_text};
+pub use matcher::{ActionMatch, Matcher, TextTest, normalized_text};
 pub use plan::{Action, Plan, StateChange};
 
 use crate::template::{RenderError, Templates};
-use botgate_core::event::Event;
+use botgate_core::event::{CardAction, Event};
 
 /// One rule, compiled.
 #[derive(Debug, Clone)]
@@ -73,7 +73,8 @@ impl std::fmt::Debug for Rules {
 struct TemplateContext<'a> {
     bot: &'a str,
     platform: &'a str,
-    event: &'a Event,
+    event: EventView<'a>,
+    action: Option<&'a CardAction>,
     text: &'a str,
     args: &'a [&'a str],
     arg: &'a str,
@@ -81,6 +82,43 @@ struct TemplateContext<'a> {
     state: &'a Value,
     sender: &'a str,
     chat: &'a str,
+}
+
+/// The event as templates see it: as queued, or, when a template reads `event.raw`, with
+/// its raw payload parsed (JSON as JSON, WeChat/WeCom XML as a map of its fields).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EventView<'a> {
+    Plain(&'a Event),
+    Parsed(&'a Value),
+}
+
+/// `event` with its raw payload parsed ([`raw_value`]), for templates that read it.
+fn parsed_event(event: &Event) -> Option<Value> {
+    let mut v = serde_json::to_value(event).ok()?;
+    v["raw"] = raw_value(&event.raw);
+    Some(v)
+}
+
+/// A raw payload as a value: JSON parsed; XML as `{field: text}` (nested fields by their
+/// dotted path, a repeated one as a list); anything else as the text.
+pub fn raw_value(raw: &str) -> Value {
+    if raw.trim_start().starts_with('<') {
+        if let Ok(fields) = botgate_core::xml::parse(raw.as_bytes()) {
+            let mut m = serde_json::Map::new();
+            for (k, v) in fields.iter() {
+                match m.get_mut(k) {
+                    Some(Value::Array(items)) => items.push(Value::String(v.to_owned())),
+                    Some(first) => *first = Value::Array(vec![first.take(), Value::String(v.to_owned())]),
+                    None => {
+                        m.insert(k.to_owned(), Value::String(v.to_owned()));
+                    }
+                }
+            }
+            return Value::Object(m);
+        }
+    }
+    serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
 }
 
 impl Rules {
@@ -120,6 +158,12 @@ impl Rules {
     /// `continue: true`), with templates rendered. Empty when nothing matches.
     pub fn plan(&self, bot: &str, event: &Event, state: &Value) -> Vec<Result<Plan, (String, RenderError)>> {
         let text = normalized_text(event.text.as_deref().unwrap_or_default());
+        let parsed = if self.templates.reads_raw() {
+            parsed_event(event)
+        } else {
+            None
+        };
+        let view = || parsed.as_ref().map_or(EventView::Plain(event), EventView::Parsed);
         let mut plans = Vec::new();
         for rule in &self.rules {
             let Some(caps) = rule.when.matches(bot, event, text, state) else {
@@ -128,7 +172,8 @@ impl Rules {
             let ctx = crate::template::context(TemplateContext {
                 bot,
                 platform: event.platform.as_str(),
-                event,
+                event: view(),
+                action: event.action.as_ref(),
                 text,
                 args: &caps.args,
                 arg: caps.arg,

@@ -398,6 +398,7 @@ pub fn memory_gateway(
         clock,
         metrics: Arc::new(botgate::metrics::Discard),
         state: None,
+        handlers: botgate::handler::Registry::default(),
     };
     (deps, queue)
 }
@@ -418,6 +419,7 @@ pub fn deps(
             clock,
             metrics: metrics.clone(),
             state: None,
+            handlers: botgate::handler::Registry::default(),
         },
         metrics,
     )

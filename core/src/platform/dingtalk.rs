@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::crypto::{self, wxbiz::WxCipher};
-use crate::event::{Event, EventKind, MessageType, Platform};
+use crate::event::{Event, EventKind, Media, MessageType, Platform};
 use crate::inbound::{
     Accepted, CredentialsError, Options, OwnedRequest, Rejection, ReplayGuard, Request, Response, SampleKind,
     check_method, check_timestamp,
@@ -115,6 +115,9 @@ struct RobotMessage {
     msgtype: Option<String>,
     #[serde(default)]
     text: Option<RobotText>,
+    /// `richText`, `picture`, `file`, `audio`, `video`: what the message holds.
+    #[serde(default)]
+    content: Option<Value>,
     #[serde(default)]
     session_webhook: Option<String>,
     #[serde(default)]
@@ -302,6 +305,37 @@ pub(crate) fn robot_event(body: &[u8]) -> Result<Event, Rejection> {
     let mt = m.msgtype.unwrap_or_else(|| "text".into());
     ev.message_type = Some(MessageType::from_platform(&mt));
     ev.text = m.text.and_then(|t| t.content).map(|t| t.trim().to_owned());
+    if let Some(content) = &m.content {
+        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        match mt.as_str() {
+            "richText" => {
+                // Text runs joined; the first picture is the attachment.
+                let runs = content.get("richText").and_then(Value::as_array);
+                let text: String = runs.into_iter().flatten().filter_map(|r| s(r, "text")).collect();
+                ev.text = Some(text.trim().to_owned()).filter(|t| !t.is_empty()).or(ev.text);
+                ev.media = runs
+                    .into_iter()
+                    .flatten()
+                    .find_map(|r| s(r, "downloadCode").or_else(|| s(r, "pictureDownloadCode")))
+                    .map(|id| Media {
+                        id: Some(id),
+                        ..Media::default()
+                    });
+            }
+            "picture" | "file" | "audio" | "video" => {
+                ev.media = Some(Media {
+                    id: s(content, "downloadCode").or_else(|| s(content, "pictureDownloadCode")),
+                    url: None,
+                    name: s(content, "fileName"),
+                    format: s(content, "videoType").or_else(|| s(content, "fileType")),
+                });
+                if mt == "audio" {
+                    ev.text = s(content, "recognition").filter(|t| !t.is_empty());
+                }
+            }
+            _ => {}
+        }
+    }
     ev.chat_id = m.conversation_id;
     ev.chat_type = m.conversation_type.map(|c| match c.as_str() {
         "1" => "p2p".to_owned(),
@@ -408,6 +442,16 @@ fn with_mention_text(text: &str, m: &Mentions) -> String {
     out
 }
 
+/// A DingTalk message link that makes the user's client send `text` to the conversation
+/// (`dtmd://dingtalkclient/sendMessage`): how a card's action button degrades on DingTalk.
+pub fn send_message_link(text: &str) -> String {
+    let encoded: String = form_urlencoded::byte_serialize(text.as_bytes()).collect();
+    format!(
+        "dtmd://dingtalkclient/sendMessage?content={}",
+        encoded.replace('+', "%20")
+    )
+}
+
 /// Renders a message for DingTalk (robot webhook and session webhook share the format):
 /// text, markdown, actionCard, link (one article) or feedCard (several).
 pub fn render(msg: &Message) -> Value {
@@ -422,25 +466,46 @@ pub fn render(msg: &Message) -> Value {
             title,
             text,
             buttons,
+            selects,
             mentions,
             ..
         } => {
             let text = with_mention_text(&format!("### {title}\n{text}"), mentions);
             let mut card = json!({"title": title, "text": text, "btnOrientation": "0"});
-            if let [only] = buttons.as_slice() {
-                card["singleTitle"] = json!(only.text);
-                card["singleURL"] = json!(only.url);
-            } else if !buttons.is_empty() {
-                card["btns"] = buttons
+            // DingTalk's robot messages have no action buttons: an action button (and each
+            // option of a drop-down) becomes a message link that makes the user's client
+            // send its label to the conversation, where rules see it as a message.
+            let mut links: Vec<(String, String)> = buttons
+                .iter()
+                .map(|b| {
+                    (
+                        b.text.clone(),
+                        b.url.clone().unwrap_or_else(|| send_message_link(&b.text)),
+                    )
+                })
+                .collect();
+            for s in selects {
+                links.extend(s.options.iter().map(|o| (o.text.clone(), send_message_link(&o.text))));
+            }
+            if let [(title, url)] = links.as_slice() {
+                card["singleTitle"] = json!(title);
+                card["singleURL"] = json!(url);
+            } else if !links.is_empty() {
+                card["btns"] = links
                     .iter()
-                    .map(|b| json!({"title": b.text, "actionURL": b.url}))
+                    .map(|(title, url)| json!({"title": title, "actionURL": url}))
                     .collect();
             }
             json!({"msgtype": "actionCard", "actionCard": card, "at": at(mentions)})
         }
-        Message::Image { url, key } => {
+        Message::Image { url, key, .. } => {
             let u = url.as_deref().or(key.as_deref()).unwrap_or_default();
             json!({"msgtype": "markdown", "markdown": {"title": "image", "text": format!("![image]({u})")}})
+        }
+        Message::File { url, .. } => {
+            let u = url.as_deref().unwrap_or_default();
+            let name = msg.file_name().unwrap_or_else(|| u.to_owned());
+            json!({"msgtype": "markdown", "markdown": {"title": name, "text": format!("[{name}]({u})")}})
         }
         Message::News { articles } => match articles.as_slice() {
             [a] => {

@@ -140,6 +140,9 @@ fn legacy_card(raw: &str, message_id: &str) -> Result<Event, Rejection> {
     ev.reply.message_id = card.open_message_id;
     ev.reply.tenant_key = card.tenant_key;
     ev.key = card.action.get("value").map(Value::to_string);
+    ev.action = Some(crate::event::CardAction::from_value(
+        card.action.get("value").cloned().unwrap_or(Value::Null),
+    ));
     Ok(ev)
 }
 

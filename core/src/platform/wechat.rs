@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::crypto::{self, wxbiz::WxCipher};
-use crate::event::{Event, EventKind, MessageType, Platform};
+use crate::event::{CardAction, Event, EventKind, Location, Media, MessageType, Platform};
 use crate::inbound::{
     Accepted, CredentialsError, Options, OwnedRequest, Rejection, Request, Response, SampleKind, check_method,
     check_timestamp,
@@ -211,6 +211,7 @@ pub(crate) fn normalize_xml(platform: Platform, f: &XmlFields, raw: String) -> R
         .ok_or_else(|| Rejection::Malformed("message without <MsgType>".into()))?;
     let from = f.get("FromUserName").unwrap_or_default();
     let create = f.get("CreateTime").unwrap_or_default();
+    let text = |k: &str| f.get(k).filter(|v| !v.is_empty()).map(str::to_owned);
     let mut ev = if msg_type == "event" {
         let name = f
             .get("Event")
@@ -219,14 +220,33 @@ pub(crate) fn normalize_xml(platform: Platform, f: &XmlFields, raw: String) -> R
             "subscribe" => EventKind::Subscribe,
             "unsubscribe" => EventKind::Unsubscribe,
             "click" => EventKind::MenuClick,
+            "view" => EventKind::MenuView,
+            "scan" => EventKind::Scan,
+            "location" => EventKind::Location,
             "template_card_event" => EventKind::CardAction,
+            "enter_agent" => EventKind::EnterChat,
+            "change_contact" => EventKind::ContactChange,
             _ => EventKind::Unknown,
         };
         let id = f
             .get("MsgId")
             .map_or_else(|| format!("{from}:{create}:{name}"), str::to_owned);
         let mut ev = Event::new(platform, id, name.to_owned(), kind, raw);
-        ev.key = f.get("EventKey").filter(|k| !k.is_empty()).map(str::to_owned);
+        ev.key = text("EventKey");
+        match kind {
+            EventKind::Location => {
+                ev.location = Some(Location {
+                    latitude: f.get("Latitude").unwrap_or_default().to_owned(),
+                    longitude: f.get("Longitude").unwrap_or_default().to_owned(),
+                    precision: text("Precision"),
+                    label: None,
+                });
+            }
+            EventKind::CardAction => ev.action = Some(template_card_action(f)),
+            EventKind::ContactChange => ev.key = text("ChangeType"),
+            _ => {}
+        }
+        ev.reply.response_code = text("ResponseCode");
         ev
     } else {
         let id = f
@@ -236,22 +256,90 @@ pub(crate) fn normalize_xml(platform: Platform, f: &XmlFields, raw: String) -> R
         ev.message_type = Some(MessageType::from_platform(msg_type));
         ev.text = match msg_type {
             "text" => f.get("Content").map(str::to_owned),
-            "voice" => f.get("Recognition").filter(|r| !r.is_empty()).map(str::to_owned),
+            "voice" => text("Recognition"),
             "link" => f.get("Url").map(str::to_owned),
+            "location" => text("Label"),
             _ => None,
         };
+        ev.media = match msg_type {
+            "image" => Some(Media {
+                id: text("MediaId"),
+                url: text("PicUrl"),
+                ..Media::default()
+            }),
+            "voice" => Some(Media {
+                id: text("MediaId"),
+                format: text("Format"),
+                ..Media::default()
+            }),
+            "video" | "shortvideo" => Some(Media {
+                id: text("MediaId"),
+                ..Media::default()
+            }),
+            "link" => Some(Media {
+                url: text("Url"),
+                name: text("Title"),
+                ..Media::default()
+            }),
+            _ => None,
+        };
+        if msg_type == "location" {
+            ev.location = Some(Location {
+                latitude: f.get("Location_X").unwrap_or_default().to_owned(),
+                longitude: f.get("Location_Y").unwrap_or_default().to_owned(),
+                precision: text("Scale"),
+                label: text("Label"),
+            });
+        }
         ev
     };
     ev.time_ms = create.parse::<i64>().ok().map(|s| s.saturating_mul(1000));
-    if !from.is_empty() {
-        ev.sender_id = Some(from.to_owned());
-        ev.chat_id = Some(from.to_owned());
+    // WeCom's address-book events come from `sys`: the user they are about is `UserID`.
+    let user = if ev.kind == EventKind::ContactChange {
+        f.get("UserID").unwrap_or_default()
+    } else {
+        from
+    };
+    if !user.is_empty() {
+        ev.sender_id = Some(user.to_owned());
+        ev.chat_id = Some(user.to_owned());
         ev.chat_type = Some("p2p".into());
-        ev.reply.open_id = Some(from.to_owned());
+        ev.reply.open_id = Some(user.to_owned());
     }
     ev.reply.to_user = f.get("ToUserName").map(str::to_owned);
     ev.reply.agent_id = f.get("AgentID").map(str::to_owned);
     Ok(ev)
+}
+
+/// A WeCom `template_card_event`: the button's key (botgate's buttons carry their action as
+/// JSON there), the task id, and the options chosen, by question.
+fn template_card_action(f: &XmlFields) -> CardAction {
+    let key = f.get("EventKey").unwrap_or_default();
+    let mut a = match serde_json::from_str::<Value>(key) {
+        Ok(v @ Value::Object(_)) => CardAction::from_value(v),
+        _ => CardAction {
+            name: Some(key.to_owned()).filter(|k| !k.is_empty()),
+            value: if key.is_empty() {
+                Value::Null
+            } else {
+                json!({"name": key})
+            },
+            ..CardAction::default()
+        },
+    };
+    a.task_id = f.get("TaskId").filter(|t| !t.is_empty()).map(str::to_owned);
+    let mut question = String::new();
+    for (k, v) in f.iter() {
+        match k {
+            "SelectedItems.SelectedItem.QuestionKey" => question = v.to_owned(),
+            "SelectedItems.SelectedItem.OptionIds.OptionId" => {
+                a.selected.entry(question.clone()).or_default().push(v.to_owned());
+            }
+            _ => {}
+        }
+    }
+    a.option = a.selected.values().flatten().next().cloned();
+    a
 }
 
 /// A plain passive text reply: `<xml><ToUserName/><FromUserName/><CreateTime/><MsgType>text...`.
@@ -284,6 +372,12 @@ pub fn seal_reply(
         ("TimeStamp", XmlValue::Raw(timestamp)),
         ("Nonce", XmlValue::Text(nonce)),
     ])
+}
+
+/// The URL of the first link button: WeChat has no buttons, and no action buttons at all,
+/// so a card becomes a news entry opening it.
+fn first_link(buttons: &[crate::message::Button]) -> Option<&str> {
+    buttons.iter().find_map(|b| b.url.as_deref())
 }
 
 /// A passive reply's XML (the answer in the callback's HTTP response) from `from` (the
@@ -326,8 +420,8 @@ pub fn passive_xml(msg: &Message, to: &str, from: &str, create_time: i64) -> Str
             text: body,
             buttons,
             ..
-        } if !buttons.is_empty() => {
-            inner = news(title, body, buttons.first().map_or("", |b| b.url.as_str()), "");
+        } if first_link(buttons).is_some() => {
+            inner = news(title, body, first_link(buttons).unwrap_or_default(), "");
         }
         Message::News { articles } if !articles.is_empty() => {
             let a = &articles[0];
@@ -345,7 +439,7 @@ pub fn passive_xml(msg: &Message, to: &str, from: &str, create_time: i64) -> Str
                     text.clone()
                 }
                 Message::Markdown { title, text, .. } | Message::Card { title, text, .. } => format!("{title}\n{text}"),
-                Message::Image { url, .. } => url.clone().unwrap_or_default(),
+                Message::Image { url, .. } | Message::File { url, .. } => url.clone().unwrap_or_default(),
                 Message::News { .. } => String::new(),
             };
             fields.push(("MsgType", XmlValue::Text("text")));
@@ -357,6 +451,20 @@ pub fn passive_xml(msg: &Message, to: &str, from: &str, create_time: i64) -> Str
     fields.push(("ArticleCount", XmlValue::Raw("1")));
     fields.push(("Articles", XmlValue::Raw(&inner)));
     xml::build(&fields)
+}
+
+/// WeCom's passive answer to a `template_card_event`: the pressed card's buttons relabelled
+/// `label` (and no longer pressable), for the user `to` from the corp `from`.
+pub fn update_button_xml(to: &str, from: &str, create_time: i64, label: &str) -> String {
+    let ct = create_time.to_string();
+    let button = format!("<ReplaceName>{}</ReplaceName>", xml::cdata(label));
+    xml::build(&[
+        ("ToUserName", XmlValue::Text(to)),
+        ("FromUserName", XmlValue::Text(from)),
+        ("CreateTime", XmlValue::Raw(&ct)),
+        ("MsgType", XmlValue::Text("update_button")),
+        ("Button", XmlValue::Raw(&button)),
+    ])
 }
 
 /// The XML body of a sample message or event from `from` to `to`.
@@ -485,13 +593,13 @@ pub fn render(msg: &Message) -> Value {
         }
         Message::Card {
             title, text, buttons, ..
-        } => match buttons.first() {
-            Some(b) => json!({"msgtype": "news", "news": {"articles": [
-                {"title": title, "description": text, "url": b.url}]}}),
+        } => match first_link(buttons) {
+            Some(url) => json!({"msgtype": "news", "news": {"articles": [
+                {"title": title, "description": text, "url": url}]}}),
             None => json!({"msgtype": "text", "text": {"content": format!("{title}\n{text}")}}),
         },
         Message::Image { key: Some(k), .. } => json!({"msgtype": "image", "image": {"media_id": k}}),
-        Message::Image { key: None, url } => {
+        Message::Image { key: None, url, .. } | Message::File { url, .. } => {
             json!({"msgtype": "text", "text": {"content": url.as_deref().unwrap_or_default()}})
         }
         Message::News { articles } => {

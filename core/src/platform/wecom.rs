@@ -225,9 +225,12 @@ pub fn render_bot(msg: &Message) -> Value {
             buttons,
             color,
             mentions,
+            ..
         } => {
             // A card becomes markdown: the bot's template cards cut their text at about a
             // hundred characters, markdown takes 4096 bytes. The colour marks the title.
+            // Action buttons need the application's template cards: here they show as
+            // their label.
             let font = match color.as_deref() {
                 Some("red" | "orange" | "carmine" | "yellow") => "warning",
                 Some("green" | "turquoise") => "info",
@@ -238,13 +241,18 @@ pub fn render_bot(msg: &Message) -> Value {
                 markdown_mentions(mentions)
             );
             for b in buttons {
-                content.push_str(&format!("\n[{}]({})", b.text, b.url));
+                match &b.url {
+                    Some(u) => content.push_str(&format!("\n[{}]({u})", b.text)),
+                    None => content.push_str(&format!("\n`{}`", b.text)),
+                }
             }
             json!({"msgtype": "markdown", "markdown": {"content": content}})
         }
-        Message::Image { url, .. } => {
+        Message::Image { url, .. } | Message::File { url, .. } => {
             let u = url.as_deref().unwrap_or_default();
-            json!({"msgtype": "news", "news": {"articles": [{"title": u, "url": u, "picurl": u}]}})
+            let title = msg.file_name().unwrap_or_else(|| u.to_owned());
+            let pic = if matches!(msg, Message::Image { .. }) { u } else { "" };
+            json!({"msgtype": "news", "news": {"articles": [{"title": title, "url": u, "picurl": pic}]}})
         }
         Message::News { articles } => {
             let a: Vec<Value> = articles
@@ -255,6 +263,126 @@ pub fn render_bot(msg: &Message) -> Value {
             json!({"msgtype": "news", "news": {"articles": a}})
         }
     }
+}
+
+/// A WeCom button's style: 1 for `primary`, 3 for `danger`, 2 otherwise.
+fn button_style(style: Option<&str>) -> u8 {
+    match style {
+        Some("primary") => 1,
+        Some("danger") => 3,
+        _ => 2,
+    }
+}
+
+/// The longest button key WeCom takes.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// The key of an action button: its value object as JSON (`{"name": ..., ...}`), read back
+/// from the card event's `EventKey`; the name alone if the JSON is longer than WeCom takes.
+pub fn button_key(name: &str, fields: &std::collections::BTreeMap<String, String>) -> String {
+    let json = crate::message::action_value(name, fields).to_string();
+    if json.len() <= MAX_KEY_BYTES {
+        json
+    } else {
+        crate::limits::cut(name, MAX_KEY_BYTES).to_owned()
+    }
+}
+
+/// Renders a message for the application message API (`message/send`): an interactive
+/// card becomes a `button_interaction` template card under `task_id` (action buttons with
+/// their key, link buttons opening their URL, the first drop-down as `button_selection`,
+/// reported with the next press); an image or file with a media key is sent as such;
+/// everything else as for a group bot, without mentions (the application API has none).
+pub fn render_app(msg: &Message, task_id: &str) -> Value {
+    match msg {
+        Message::Card {
+            title,
+            text,
+            buttons,
+            selects,
+            ..
+        } if msg.is_interactive() => {
+            let button_list: Vec<Value> = buttons
+                .iter()
+                .filter_map(|b| match (&b.action, &b.url) {
+                    (Some(name), _) => Some(json!({"text": b.text, "style": button_style(b.style.as_deref()),
+                        "key": button_key(name, &b.value)})),
+                    (None, Some(u)) => Some(json!({"text": b.text, "style": button_style(b.style.as_deref()),
+                        "type": 1, "url": u})),
+                    (None, None) => None,
+                })
+                .take(6)
+                .collect();
+            let mut card = json!({
+                "card_type": "button_interaction",
+                "main_title": {"title": title},
+                "sub_title_text": text,
+                "task_id": task_id,
+                "button_list": button_list,
+            });
+            if let Some(sel) = selects.first() {
+                let options: Vec<Value> = sel
+                    .options
+                    .iter()
+                    .map(|o| json!({"id": o.value, "text": o.text}))
+                    .collect();
+                card["button_selection"] = json!({
+                    "question_key": sel.action,
+                    "title": sel.placeholder.as_deref().unwrap_or(""),
+                    "option_list": options,
+                    "selected_id": sel.options.first().map(|o| o.value.as_str()).unwrap_or(""),
+                });
+            }
+            json!({"msgtype": "template_card", "template_card": card})
+        }
+        Message::Image { key: Some(k), .. } => json!({"msgtype": "image", "image": {"media_id": k}}),
+        Message::File { key: Some(k), .. } => json!({"msgtype": "file", "file": {"media_id": k}}),
+        other => {
+            let mut body = render_bot(other);
+            // The application API names mentions differently and has no mention lists.
+            if let Some(text) = body.get_mut("text").and_then(Value::as_object_mut) {
+                text.remove("mentioned_list");
+                text.remove("mentioned_mobile_list");
+            }
+            body
+        }
+    }
+}
+
+/// The text a card without buttons leaves on the buttons it replaces (WeCom's `update_button`
+/// and `button.replace_name`): its title, else its text, cut to one short line.
+pub fn replace_name(message: &Message) -> String {
+    let text = match message {
+        Message::Card { title, .. } | Message::Markdown { title, .. } if !title.is_empty() => title.as_str(),
+        Message::Card { text, .. } | Message::Markdown { text, .. } | Message::Text { text, .. } => text.as_str(),
+        _ => "",
+    };
+    let line = text.lines().next().unwrap_or_default().trim();
+    crate::limits::cut(line, MAX_REPLACE_NAME_BYTES).to_owned()
+}
+
+/// The longest replacement button text sent (WeCom shows a short label).
+const MAX_REPLACE_NAME_BYTES: usize = 60;
+
+/// An `update_template_card` body for the card of a card event (its `response_code`), for
+/// the users `userids`: an interactive card replaces the card (a `button_interaction`
+/// template card under `task_id`); anything else turns its buttons into one that cannot be
+/// pressed, labelled with [`replace_name`] ("Approved by alice").
+pub fn update_card_body(
+    message: &Message,
+    task_id: &str,
+    response_code: &str,
+    userids: &[&str],
+    agent_id: &Value,
+) -> Value {
+    let mut body = json!({"userids": userids, "agentid": agent_id, "response_code": response_code});
+    let app = render_app(message, task_id);
+    if app["msgtype"] == "template_card" {
+        body["template_card"] = app["template_card"].clone();
+    } else {
+        body["button"] = json!({"replace_name": replace_name(message)});
+    }
+    body
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ async fn main() -> Result<(), Error> {
     let metrics = Arc::new(botgate::metrics::Stdout);
     let now_ms = botgate::clock::Clock::now_ms(&botgate::clock::SystemClock);
     let (config, reloader) = botgate::reload::from_env("callback", metrics.clone(), now_ms).await?;
-    let (deps, _) = botgate::deps::build(config, metrics).await?;
+    let (mut deps, _) = botgate::deps::build(config, metrics).await?;
+    // The same handlers the dispatcher runs, asked for their answers in the callback.
+    deps.handlers = dispatcher::handlers();
     let live = Arc::new(botgate::reload::Live::new(deps));
     let reloader = Arc::new(reloader);
     lambda_http::run(service_fn(move |req| {

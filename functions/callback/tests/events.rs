@@ -33,6 +33,7 @@ async fn deps() -> (Deps, Arc<MemoryQueue>, Arc<Recorded>) {
         clock,
         metrics: metrics.clone(),
         state: None,
+        handlers: botgate::handler::Registry::default(),
     };
     (deps, queue, metrics)
 }
@@ -130,6 +131,7 @@ async fn the_handler_reloads_a_changed_configuration_and_traces_by_api_gateways_
         clock: clock.clone(),
         metrics: Arc::new(Recorded::default()),
         state: None,
+        handlers: botgate::handler::Registry::default(),
     });
     let text = std::fs::read_to_string(root().join("events/callback-feishu-message.json")).unwrap();
     let call = || callback::handle_live(&live, Some(&reloader), lambda_http::request::from_str(&text).unwrap());

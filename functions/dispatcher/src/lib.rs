@@ -3,7 +3,8 @@
 //! shared with `botgate serve` and the tests.
 //!
 //! Custom handlers: register them in [`handlers`] (see [`botgate::handler`] for the trait
-//! and an example), rebuild and deploy.
+//! and an example), rebuild and deploy. The callback function registers the same ones, to
+//! ask them for their synchronous answers ([`botgate::handler::Handler::answer`]).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use botgate::dispatcher::{Dispatcher, Record};

@@ -397,14 +397,34 @@ pub struct Notification {
 pub enum KindName {
     /// A message.
     Message,
-    /// A click on an interactive card.
+    /// A press on an interactive card (Feishu, WeCom).
     CardAction,
-    /// A follow / the app was added.
+    /// A follow / the app was added (WeChat, WeCom).
     Subscribe,
-    /// An unfollow.
+    /// An unfollow (WeChat, WeCom).
     Unsubscribe,
-    /// A custom menu click.
+    /// A custom menu click (WeChat, WeCom, Feishu's bot menu).
     MenuClick,
+    /// A menu link opened (WeChat, WeCom `VIEW`).
+    MenuView,
+    /// A QR code scanned by a follower (WeChat `SCAN`).
+    Scan,
+    /// A reported location (WeChat, WeCom `LOCATION`).
+    Location,
+    /// Users joined a chat (Feishu).
+    MemberAdded,
+    /// Users left a chat (Feishu).
+    MemberRemoved,
+    /// The bot was added to a chat (Feishu).
+    BotAdded,
+    /// A reaction on a message (Feishu).
+    Reaction,
+    /// A user opened a one-to-one chat with the bot (Feishu).
+    ChatCreated,
+    /// A user entered the app (WeCom `enter_agent`).
+    EnterChat,
+    /// An address-book change (WeCom `change_contact`).
+    ContactChange,
     /// Anything else (routed by `event_type`).
     Unknown,
 }
@@ -423,6 +443,11 @@ pub struct Rule {
     pub notify: Option<Located<NotifyAction>>,
     /// POST the event, signed, to your HTTPS endpoint.
     pub forward: Option<Located<ForwardAction>>,
+    /// Card actions: answer in the callback's response (a toast, a new card, new button
+    /// labels), within the platform's deadline.
+    pub answer: Option<Located<AnswerAction>>,
+    /// Card actions: replace the card through the platform's API (after the answer).
+    pub update_card: Option<Located<MessageSpec>>,
     /// Acknowledge and do nothing.
     pub ignore: Option<bool>,
     /// Several actions, in order.
@@ -462,6 +487,52 @@ pub struct When {
     pub regex: Option<Text>,
     /// Every key given equals the stored conversation state's.
     pub state: Option<Map<String, Value>>,
+    /// A card action: its `name` (the button's or select's `action`), the `option` chosen,
+    /// and `value` fields it sent back.
+    pub action: Option<ActionWhen>,
+}
+
+/// `when.action:` what a card action sent back.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionWhen {
+    /// The action's name.
+    pub name: Option<OneOrMany<Scalar>>,
+    /// The option chosen in a select.
+    pub option: Option<OneOrMany<Scalar>>,
+    /// Fields of the value it sent back, each equal to this.
+    pub value: Option<Map<String, Value>>,
+}
+
+/// `answer:` the answer to a card action, in the callback's response.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerAction {
+    /// Feishu: a toast for the person who pressed: a text (a template), or `{type: info |
+    /// success | warning | error, text}`.
+    pub toast: Option<ToastSpec>,
+    /// Feishu: the card that replaces the pressed one, for everyone (a message; action
+    /// buttons on it work as on any card). WeCom: a card without buttons relabels the
+    /// pressed buttons with its title.
+    pub card: Option<MessageSpec>,
+    /// WeCom: the pressed buttons' new label (a template); they can no longer be pressed.
+    pub button: Option<String>,
+}
+
+/// A toast: a text, or its look and text.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ToastSpec {
+    /// The text (an info toast).
+    Text(String),
+    /// The look and the text.
+    Styled {
+        /// info (default), success, warning or error.
+        #[serde(default, rename = "type")]
+        kind: botgate_core::answer::ToastKind,
+        /// The text (a template).
+        text: String,
+    },
 }
 
 /// `notify:` a message through a bot to a chat or user.
@@ -514,6 +585,10 @@ pub enum ActionItem {
     Notify(NotifyAction),
     /// Forward the event.
     Forward(ForwardAction),
+    /// Answer a card action in the callback's response.
+    Answer(AnswerAction),
+    /// Replace the event's card.
+    UpdateCard(MessageSpec),
     /// Do nothing.
     Ignore(bool),
 }

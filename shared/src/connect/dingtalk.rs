@@ -53,7 +53,7 @@ impl Protocol for Dingtalk {
                     let trace_id = Some(f.message_id())
                         .filter(|m| !m.is_empty() && m.len() <= 64)
                         .map_or_else(|| botgate_core::crypto::random_nonce(16), str::to_owned);
-                    let ack: socket::Ack = Box::new(move |queued, _| Message::Text(f.acknowledge(queued).into()));
+                    let ack: socket::Ack = Box::new(move |queued, _, _| Message::Text(f.acknowledge(queued).into()));
                     vec![Step::Ingest {
                         event: Box::new(event),
                         trace_id,

@@ -3,7 +3,8 @@
 //!
 //! Data frames (`event`, `card`) are put together when split (`sum` > 1), normalized as the
 //! webhook path normalizes them, taken in, and answered once per message, after the
-//! enqueue: `{"code":200}` (with the bot's `card_answer` as `data` for a card action), or
+//! enqueue: `{"code":200}` (with the card action's answer as `data`: the rules', else the
+//! bot's `card_answer`), or
 //! `{"code":500}` when the event could not be queued, so Feishu delivers it again. The
 //! server's `ClientConfig` (from the endpoint and from pongs) sets the protocol ping's
 //! interval and caps the reconnect backoff.
@@ -69,14 +70,17 @@ impl Feishu {
             .header("trace_id")
             .filter(|t| !t.is_empty() && t.len() <= 64)
             .map_or_else(|| botgate_core::crypto::random_nonce(16), str::to_owned);
-        let answer = (event.kind == EventKind::CardAction).then(|| {
+        // A card action's answer: the rules' (or a handler's), computed as the event is
+        // taken in, else the bot's static `card_answer`, else `{}`.
+        let fallback = (event.kind == EventKind::CardAction).then(|| {
             self.card_answer
                 .as_ref()
                 .map_or_else(|| b"{}".to_vec(), |a| a.to_string().into_bytes())
         });
-        let ack: socket::Ack = Box::new(move |queued, ms| {
+        let ack: socket::Ack = Box::new(move |queued, answer, ms| {
             if queued {
-                binary(&f.answer(200, answer.as_deref(), ms))
+                let data = answer.map(str::as_bytes).or(fallback.as_deref());
+                binary(&f.answer(200, data, ms))
             } else {
                 binary(&f.answer(500, None, ms))
             }

@@ -163,8 +163,9 @@ impl Ended {
 }
 
 /// The acknowledgement of an event, written once its fate is known: `true` when it is
-/// queued, with the milliseconds spent.
-pub type Ack = Box<dyn FnOnce(bool, u64) -> Message + Send>;
+/// queued, the answer computed for it (a Feishu card action's JSON), and the milliseconds
+/// spent.
+pub type Ack = Box<dyn FnOnce(bool, Option<&str>, u64) -> Message + Send>;
 
 /// What a protocol wants done with a message it read.
 pub enum Step {
@@ -237,36 +238,36 @@ impl Context {
 
 /// Takes one pushed event in (claim, enqueue): true when it is safely queued (new or a
 /// duplicate), false when it is not (the platform must deliver it again).
-async fn take_in(cx: &Context, event: &Event, trace_id: &str) -> (bool, &'static str, &'static str) {
+async fn take_in(cx: &Context, event: &Event, trace_id: &str) -> (bool, Option<String>, &'static str, &'static str) {
     let deps = cx.gateway.get();
     let Some(bot) = deps.config.bots.get(&cx.bot) else {
-        return (false, "failed", "unknown_bot");
+        return (false, None, "failed", "unknown_bot");
     };
     let now_ms = deps.clock.now_ms();
     let span = tracing::info_span!("trace", trace_id = %trace_id);
     let started = Instant::now();
     let result = tracing::Instrument::instrument(
-        callback::ingest(&deps, bot, event, now_ms, trace_id, None),
+        callback::ingest_pushed(&deps, bot, event, now_ms, trace_id),
         span.clone(),
     )
     .await;
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let platform = cx.platform.as_str();
     span.in_scope(|| match result {
-        Ok(outcome) => {
+        Ok((outcome, answer)) => {
             let outcome = match outcome {
                 Outcome::Duplicate => "duplicate",
                 Outcome::Accepted | Outcome::Verification => "accepted",
             };
             tracing::info!(bot = %cx.bot, platform, event_id = %event.event_id,
-                event_type = %event.event_type, outcome, duration_ms, "pushed event");
-            (true, outcome, "none")
+                event_type = %event.event_type, outcome, answered = answer.is_some(), duration_ms, "pushed event");
+            (true, answer, outcome, "none")
         }
         Err(e) => {
             tracing::warn!(bot = %cx.bot, platform, event_id = %event.event_id,
                 event_type = %event.event_type, outcome = "failed", reason = e.reason(), detail = %e, duration_ms,
                 "pushed event: not queued, not acknowledged (the platform delivers it again)");
-            (false, "failed", e.reason())
+            (false, None, "failed", e.reason())
         }
     })
 }
@@ -290,7 +291,7 @@ struct Job {
 /// to the loop.
 async fn ingest_worker(cx: Context, mut jobs: mpsc::Receiver<Job>, acks: mpsc::Sender<Message>) {
     while let Some(job) = jobs.recv().await {
-        let (queued, outcome, reason) = take_in(&cx, &job.event, &job.trace_id).await;
+        let (queued, answer, outcome, reason) = take_in(&cx, &job.event, &job.trace_id).await;
         let elapsed = job.received.elapsed();
         let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         cx.metrics.emit(&PushedEventMetrics {
@@ -300,7 +301,7 @@ async fn ingest_worker(cx: Context, mut jobs: mpsc::Receiver<Job>, acks: mpsc::S
             ack_latency_ms: elapsed.as_secs_f64() * 1000.0,
             timestamp_ms: cx.now_ms(),
         });
-        if acks.send((job.ack)(queued, ms)).await.is_err() {
+        if acks.send((job.ack)(queued, answer.as_deref(), ms)).await.is_err() {
             return;
         }
     }

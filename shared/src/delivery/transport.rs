@@ -6,10 +6,10 @@ use std::sync::Mutex;
 
 use thiserror::Error;
 
-/// An outgoing HTTP request (always JSON when it has a body).
+/// An outgoing HTTP request: a JSON body, a multipart upload, or none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
-    /// `GET` or `POST`.
+    /// `GET`, `POST` or `PATCH`.
     pub method: &'static str,
     /// The full URL, query included.
     pub url: String,
@@ -17,6 +17,53 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The JSON body.
     pub body: Option<String>,
+    /// A `multipart/form-data` upload instead of a JSON body.
+    pub multipart: Option<Multipart>,
+}
+
+/// A `multipart/form-data` body: text fields, then one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multipart {
+    /// Text fields, in order.
+    pub fields: Vec<(String, String)>,
+    /// The file's field name (`media`, `image`, `file`).
+    pub file_field: String,
+    /// The file name sent.
+    pub file_name: String,
+    /// The file's content type.
+    pub content_type: String,
+    /// The file's bytes.
+    pub bytes: std::sync::Arc<Vec<u8>>,
+}
+
+impl Multipart {
+    /// The body's bytes and its `Content-Type` (with the boundary).
+    pub fn encode(&self) -> (Vec<u8>, String) {
+        let boundary = format!("botgate-{}", botgate_core::crypto::random_nonce(24));
+        let quoted = |s: &str| s.replace(['"', '\r', '\n'], "_");
+        let mut out = Vec::with_capacity(self.bytes.len() + 512);
+        for (k, v) in &self.fields {
+            out.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{v}\r\n",
+                    quoted(k)
+                )
+                .as_bytes(),
+            );
+        }
+        out.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {}\r\n\r\n",
+                quoted(&self.file_field),
+                quoted(&self.file_name),
+                self.content_type
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&self.bytes);
+        out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        (out, format!("multipart/form-data; boundary={boundary}"))
+    }
 }
 
 impl HttpRequest {
@@ -27,6 +74,26 @@ impl HttpRequest {
             url: url.into(),
             headers: Vec::new(),
             body: Some(body),
+            multipart: None,
+        }
+    }
+
+    /// A JSON PATCH.
+    pub fn patch(url: impl Into<String>, body: String) -> Self {
+        Self {
+            method: "PATCH",
+            ..Self::post(url, body)
+        }
+    }
+
+    /// A multipart POST (an upload).
+    pub fn upload(url: impl Into<String>, multipart: Multipart) -> Self {
+        Self {
+            method: "POST",
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            multipart: Some(multipart),
         }
     }
 
@@ -37,6 +104,7 @@ impl HttpRequest {
             url: url.into(),
             headers: Vec::new(),
             body: None,
+            multipart: None,
         }
     }
 
@@ -90,6 +158,20 @@ impl HttpRequest {
             out.push('\n');
             out.push_str(&redacted_body(b));
             out.push('\n');
+        }
+        if let Some(m) = &self.multipart {
+            out.push_str("Content-Type: multipart/form-data\n\n");
+            for (k, v) in &m.fields {
+                let _ = writeln!(out, "{k}={v}");
+            }
+            let _ = writeln!(
+                out,
+                "{}=@{} ({} bytes, {})",
+                m.file_field,
+                m.file_name,
+                m.bytes.len(),
+                m.content_type
+            );
         }
         out
     }
@@ -172,11 +254,29 @@ pub enum TransportError {
     Invalid(String),
 }
 
+/// A downloaded file (an image or file to upload to a platform).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body.
+    pub bytes: Vec<u8>,
+    /// The `Content-Type`, when the server sent one.
+    pub content_type: Option<String>,
+}
+
 /// Sends HTTP requests.
 #[async_trait::async_trait]
 pub trait Transport: Send + Sync {
     /// Sends one request.
     async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError>;
+
+    /// Downloads `url` (a GET), refusing a body over `max_bytes`. Transports that cannot
+    /// download say so.
+    async fn download(&self, url: &str, max_bytes: usize) -> Result<Download, TransportError> {
+        let _ = (url, max_bytes);
+        Err(TransportError::Invalid("this transport does not download".into()))
+    }
 }
 
 /// The real thing: reqwest over rustls, with a per-request timeout.
@@ -207,10 +307,11 @@ impl Reqwest {
 #[async_trait::async_trait]
 impl Transport for Reqwest {
     async fn send(&self, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
-        let method = if req.method == "GET" {
-            reqwest::Method::GET
-        } else {
-            reqwest::Method::POST
+        let method = match req.method {
+            "GET" => reqwest::Method::GET,
+            "PATCH" => reqwest::Method::PATCH,
+            "PUT" => reqwest::Method::PUT,
+            _ => reqwest::Method::POST,
         };
         let mut b = self.client.request(method, &req.url);
         for (k, v) in &req.headers {
@@ -220,19 +321,10 @@ impl Transport for Reqwest {
             b = b
                 .header("content-type", "application/json; charset=utf-8")
                 .body(body.clone());
+        } else if let Some(m) = &req.multipart {
+            let (body, content_type) = m.encode();
+            b = b.header("content-type", content_type).body(body);
         }
-        let classify = |e: reqwest::Error| {
-            // reqwest errors carry the URL, which may hold a key: keep only the kind.
-            let (builder, connect) = (e.is_builder(), e.is_connect());
-            let what = e.without_url().to_string();
-            if builder {
-                TransportError::Invalid(what)
-            } else if connect {
-                TransportError::Connect(what)
-            } else {
-                TransportError::NoResponse(what)
-            }
-        };
         let resp = b.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
         let retry_after_secs = resp
@@ -246,6 +338,50 @@ impl Transport for Reqwest {
             body,
             retry_after_secs,
         })
+    }
+
+    async fn download(&self, url: &str, max_bytes: usize) -> Result<Download, TransportError> {
+        let mut resp = self.client.get(url).send().await.map_err(classify)?;
+        let too_big = || TransportError::Invalid(format!("the download is larger than {max_bytes} bytes"));
+        if resp
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(max_bytes).unwrap_or(u64::MAX))
+        {
+            return Err(too_big());
+        }
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+            if bytes.len() + chunk.len() > max_bytes {
+                return Err(too_big());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Download {
+            status,
+            bytes,
+            content_type,
+        })
+    }
+}
+
+/// A reqwest error as a transport error: whether the request could have arrived.
+#[cfg(feature = "net")]
+fn classify(e: reqwest::Error) -> TransportError {
+    // reqwest errors carry the URL, which may hold a key: keep only the kind.
+    let (builder, connect) = (e.is_builder(), e.is_connect());
+    let what = e.without_url().to_string();
+    if builder {
+        TransportError::Invalid(what)
+    } else if connect {
+        TransportError::Connect(what)
+    } else {
+        TransportError::NoResponse(what)
     }
 }
 

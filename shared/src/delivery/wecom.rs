@@ -8,7 +8,7 @@ use super::call::{Call, SendError, Target, classify_errcode, json_body, required
 use super::transport::{HttpRequest, HttpResponse};
 use crate::bot::Bot;
 use botgate_core::Credentials;
-use botgate_core::platform::wecom::{self, render_bot};
+use botgate_core::platform::wecom::{self, render_app};
 use botgate_core::secret::Secret;
 
 fn credentials(bot: &Bot) -> Result<&wecom::Credentials, SendError> {
@@ -53,6 +53,19 @@ fn check(v: &Value) -> Result<(), SendError> {
     classify_errcode(v, &TOKEN_INVALID, &RETRYABLE)
 }
 
+/// The agent id to send as: the event's `AgentID` (a reply) or the bot's `agent_id`, as the
+/// number WeCom wants.
+pub(crate) fn agent(bot: &Bot, from_event: Option<&str>) -> Result<Value, SendError> {
+    let agent = match from_event {
+        Some(a) => a,
+        None => required(bot, "agent_id", credentials(bot)?.agent_id.as_deref())?,
+    };
+    agent
+        .parse::<i64>()
+        .map(Value::from)
+        .map_err(|_| SendError::Permanent(format!("bot `{}`: agent_id must be a number", bot.id)))
+}
+
 /// `POST /cgi-bin/message/send?access_token=` with `touser` and `agentid`.
 pub(crate) fn send_request(call: &Call<'_>, token: &str) -> Result<HttpRequest, SendError> {
     let (to, agent) = match call.target {
@@ -66,21 +79,11 @@ pub(crate) fn send_request(call: &Call<'_>, token: &str) -> Result<HttpRequest, 
         ),
         Target::To(to) => (to, None),
     };
-    let agent = match agent {
-        Some(a) => a,
-        None => required(call.bot, "agent_id", credentials(call.bot)?.agent_id.as_deref())?,
-    };
-    let agent: Value = agent
-        .parse::<i64>()
-        .map(Value::from)
-        .map_err(|_| SendError::Permanent(format!("bot `{}`: agent_id must be a number", call.bot.id)))?;
-    let mut body = render_bot(call.message);
+    let agent = self::agent(call.bot, agent)?;
+    // An interactive card's task id: the effect's key, so a resend carries the same one.
+    let task_id = format!("bg-{}", call.idem.key);
+    let mut body = render_app(call.message, &task_id);
     if let Some(obj) = body.as_object_mut() {
-        // The application API names mentions differently and has no mention lists.
-        if let Some(text) = obj.get_mut("text").and_then(Value::as_object_mut) {
-            text.remove("mentioned_list");
-            text.remove("mentioned_mobile_list");
-        }
         obj.insert("touser".into(), json!(to));
         obj.insert("agentid".into(), agent);
         if call.idem.resend {

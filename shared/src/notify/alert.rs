@@ -418,10 +418,7 @@ fn card(hook: &Webhook, settings: &ApiSettings, origin: Origin) -> Result<Messag
         }
     }
     let mut buttons = Vec::new();
-    let link = |text: &str, url: &str| Button {
-        text: text.into(),
-        url: url.to_owned(),
-    };
+    let link = |text: &str, url: &str| Button::link(text, url);
     let first_firing = firing.first().copied().or(hook.alerts.first());
     if let Some(a) = first_firing.filter(|a| !a.generator_url.is_empty()) {
         buttons.push(link("Source", &a.generator_url));
@@ -469,6 +466,7 @@ fn card(hook: &Webhook, settings: &ApiSettings, origin: Origin) -> Result<Messag
         title,
         text: text.trim_end().to_owned(),
         buttons,
+        selects: Vec::new(),
         color: Some(colour(&hook.status, &severities).to_owned()),
         mentions,
     })

@@ -305,6 +305,7 @@ mod tests {
                 title: format!("[{}:1] {name}", status.to_uppercase()),
                 text: "disk /var at 95%".into(),
                 buttons: vec![],
+                selects: vec![],
                 color: None,
                 mentions: Mentions {
                     user_ids: vec!["u1".into()],

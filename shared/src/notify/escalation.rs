@@ -74,6 +74,7 @@ fn title(message: &Message) -> &str {
         Message::Text { text, .. } => text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default(),
         Message::Markdown { title, .. } | Message::Card { title, .. } => title,
         Message::Image { .. } => "Image",
+        Message::File { .. } => "File",
         Message::News { articles } => articles.first().map_or("", |a| a.title.as_str()),
     }
 }
@@ -91,12 +92,17 @@ fn body(message: &Message) -> String {
             if !buttons.is_empty() {
                 body.push('\n');
             }
+            // Action buttons need a chat to press them in: e-mail and SMS show links only.
             for b in buttons {
-                body.push_str(&format!("\n{}: {}", b.text, b.url));
+                if let Some(url) = &b.url {
+                    body.push_str(&format!("\n{}: {url}", b.text));
+                }
             }
             body
         }
-        Message::Image { key, url } => url.as_deref().or(key.as_deref()).unwrap_or_default().to_owned(),
+        Message::Image { key, url, .. } | Message::File { key, url, .. } => {
+            url.as_deref().or(key.as_deref()).unwrap_or_default().to_owned()
+        }
         Message::News { articles } => articles
             .iter()
             .map(|a| {
@@ -352,10 +358,8 @@ mod tests {
         let m = Message::Card {
             title: "[FIRING:2] HighLatency".into(),
             text: "- **HighLatency** [critical] api-1: p99 over 2 s".into(),
-            buttons: vec![Button {
-                text: "Runbook".into(),
-                url: "https://runbooks.example.com/latency".into(),
-            }],
+            buttons: vec![Button::link("Runbook", "https://runbooks.example.com/latency")],
+            selects: vec![],
             color: Some("red".into()),
             mentions: Mentions {
                 all: true,

@@ -4,7 +4,8 @@
 use serde_json::{Map, Value};
 
 use super::plan::{Action, StateChange};
-use crate::template::{CompiledMessage, RenderError, TemplateId, Templates};
+use crate::template::{CompiledMessage, RenderError, Slot, TemplateId, Templates};
+use botgate_core::answer::{CardAnswer, Toast, ToastKind};
 use botgate_core::secret::Secret;
 
 /// One action of a rule, with its templates compiled.
@@ -30,6 +31,17 @@ pub enum ActionSpec {
         /// Include DingTalk's session webhook in the forwarded event.
         keep_session_webhook: bool,
     },
+    /// Answer a card action in the callback's response.
+    Answer {
+        /// The toast's look and text.
+        toast: Option<(ToastKind, Slot)>,
+        /// The card that replaces the pressed one.
+        card: Option<CompiledMessage>,
+        /// WeCom: the pressed buttons' new label.
+        button: Option<Slot>,
+    },
+    /// Replace the event's card through the platform's API.
+    UpdateCard(CompiledMessage),
     /// Do nothing.
     Ignore,
 }
@@ -65,6 +77,18 @@ impl ActionSpec {
                 secret: secret.clone(),
                 keep_session_webhook: *keep_session_webhook,
             },
+            Self::Answer { toast, card, button } => Action::Answer(CardAnswer {
+                toast: match toast {
+                    Some((kind, text)) => Some(Toast {
+                        kind: *kind,
+                        text: t.render_slot(text, ctx)?,
+                    }),
+                    None => None,
+                },
+                card: card.as_ref().map(|c| t.render_message(c, ctx)).transpose()?,
+                button: button.as_ref().map(|b| t.render_slot(b, ctx)).transpose()?,
+            }),
+            Self::UpdateCard(m) => Action::UpdateCard(t.render_message(m, ctx)?),
             Self::Ignore => Action::Ignore,
         })
     }

@@ -39,6 +39,41 @@ pub struct Matcher {
     pub text: Option<TextTest>,
     /// Keys whose stored state must equal these values.
     pub state: Option<Map<String, Value>>,
+    /// A card action's name, option and values.
+    pub action: Option<ActionMatch>,
+}
+
+/// `when.action`: what a card action must have sent back. Every field given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ActionMatch {
+    /// The action's names (a button's or select's `action`).
+    pub name: Option<Vec<String>>,
+    /// The options chosen in a select.
+    pub option: Option<Vec<String>>,
+    /// Fields of the value sent back, each equal to this (compared as text).
+    pub value: Option<Map<String, Value>>,
+}
+
+/// A JSON scalar as text (`"42"` and `42` compare equal).
+fn as_text(v: &Value) -> std::borrow::Cow<'_, str> {
+    match v {
+        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        other => std::borrow::Cow::Owned(other.to_string()),
+    }
+}
+
+impl ActionMatch {
+    fn matches(&self, event: &Event) -> bool {
+        let Some(a) = &event.action else {
+            return false;
+        };
+        any_of::<str>(self.name.as_deref(), a.name.as_deref())
+            && any_of::<str>(self.option.as_deref(), a.option.as_deref())
+            && self.value.as_ref().is_none_or(|want| {
+                want.iter()
+                    .all(|(k, v)| a.value.get(k).is_some_and(|have| as_text(have) == as_text(v)))
+            })
+    }
 }
 
 /// The text with leading mention placeholders removed (Feishu `@_user_1`, DingTalk's
@@ -84,7 +119,8 @@ impl Matcher {
             && any_of::<str>(self.event_type.as_deref(), Some(&event.event_type))
             && any_of::<str>(self.chat_type.as_deref(), event.chat_type.as_deref())
             && any_of::<str>(self.sender.as_deref(), event.sender_id.as_deref())
-            && any_of::<str>(self.key.as_deref(), event.key.as_deref());
+            && any_of::<str>(self.key.as_deref(), event.key.as_deref())
+            && self.action.as_ref().is_none_or(|a| a.matches(event));
         if !ok {
             return None;
         }

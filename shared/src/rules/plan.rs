@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use botgate_core::answer::CardAnswer;
 use botgate_core::message::Message;
 use botgate_core::secret::Secret;
 
@@ -28,6 +29,12 @@ pub enum Action {
         /// Include DingTalk's session webhook (a reply capability) in the forwarded event.
         keep_session_webhook: bool,
     },
+    /// Answer a card action in the callback's response (a toast, a new card, new button
+    /// labels): computed by the callback, never sent by the dispatcher.
+    Answer(CardAnswer),
+    /// Replace the card the event came from (Feishu: the message's card, for everyone;
+    /// WeCom: the card of the event's `ResponseCode`), through the platform's API.
+    UpdateCard(Message),
     /// Nothing (but the event counts as handled).
     Ignore,
 }
@@ -39,6 +46,8 @@ impl Action {
             Self::Reply(_) => "reply",
             Self::Notify { .. } => "notify",
             Self::Forward { .. } => "forward",
+            Self::Answer(_) => "answer",
+            Self::UpdateCard(_) => "update_card",
             Self::Ignore => "ignore",
         }
     }

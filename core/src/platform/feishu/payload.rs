@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::event::{Event, EventKind, MessageType, Platform};
+use crate::event::{CardAction, Event, EventKind, Media, MessageType, Platform};
 use crate::inbound::Rejection;
 
 /// The `encrypt` field of the body, if it has one. Feishu sends exactly
@@ -104,6 +104,9 @@ struct CardContext {
     open_chat_id: Option<String>,
 }
 
+/// The `event` object. Fields whose shape differs between event types (an operator is a
+/// pair of ids on a card action, `{operator_id: ids}` on a menu click; `user_id` a string
+/// or an object) are read as JSON values, so no event type's shape can make another's fail.
 #[derive(Deserialize, Default)]
 struct EventBody<'a> {
     // schema 2.0 messages
@@ -111,15 +114,32 @@ struct EventBody<'a> {
     sender: Option<Sender>,
     #[serde(default)]
     message: Option<MessageBody>,
-    // schema 2.0 card.action.trigger
+    // card.action.trigger, application.bot.menu_v6, p2p_chat_create
     #[serde(default)]
-    operator: Option<Ids>,
+    operator: Option<Value>,
     #[serde(default)]
     action: Option<Value>,
     #[serde(default)]
     context: Option<CardContext>,
     #[serde(default, borrow)]
     token: Option<Cow<'a, str>>,
+    // im.chat.member.*, im.message.reaction.*, application.bot.menu_v6, p2p_chat_create
+    #[serde(default)]
+    chat_id: Option<String>,
+    #[serde(default)]
+    operator_id: Option<Value>,
+    #[serde(default)]
+    users: Option<Vec<Value>>,
+    #[serde(default)]
+    user: Option<Value>,
+    #[serde(default)]
+    user_id: Option<Value>,
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    reaction_type: Option<Value>,
+    #[serde(default)]
+    event_key: Option<String>,
     // schema 1.0
     #[serde(default, rename = "type")]
     kind: Option<String>,
@@ -137,6 +157,24 @@ struct EventBody<'a> {
     chat_type: Option<String>,
     #[serde(default)]
     open_message_id: Option<String>,
+}
+
+/// A user's id from any of Feishu's shapes: a string, `{open_id, user_id, union_id}`, or
+/// an object holding one of those under `operator_id`/`user_id`. The open id first.
+fn user_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Object(m) => ["open_id", "user_id", "union_id"]
+            .iter()
+            .find_map(|k| m.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
+            .map(str::to_owned)
+            .or_else(|| {
+                ["operator_id", "user_id"]
+                    .iter()
+                    .find_map(|k| m.get(*k).and_then(user_of))
+            }),
+        _ => None,
+    }
 }
 
 impl Payload<'_> {
@@ -190,6 +228,68 @@ pub(super) fn content_text(message_type: &str, content: &str) -> Option<String> 
     }
 }
 
+/// The normalized kind of a Feishu event type (schema 2.0 `header.event_type` or schema
+/// 1.0 `event.type`).
+fn kind_of(event_type: &str) -> EventKind {
+    match event_type {
+        "im.message.receive_v1" | "message" => EventKind::Message,
+        "card.action.trigger" => EventKind::CardAction,
+        "im.chat.member.user.added_v1" => EventKind::MemberAdded,
+        "im.chat.member.user.deleted_v1" | "im.chat.member.user.withdrawn_v1" => EventKind::MemberRemoved,
+        "im.chat.member.bot.added_v1" => EventKind::BotAdded,
+        "im.message.reaction.created_v1" => EventKind::Reaction,
+        "p2p_chat_create" => EventKind::ChatCreated,
+        "application.bot.menu_v6" => EventKind::MenuClick,
+        _ => EventKind::Unknown,
+    }
+}
+
+/// A card action's `action` object: its value (botgate's buttons carry `name`), the option
+/// chosen in a select, and a form's values.
+fn card_action(action: &Value) -> CardAction {
+    let mut a = CardAction::from_value(action.get("value").cloned().unwrap_or(Value::Null));
+    a.option = action.get("option").and_then(Value::as_str).map(str::to_owned);
+    if let Some(options) = action.get("options").and_then(Value::as_array) {
+        let chosen: Vec<String> = options.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+        if a.option.is_none() {
+            a.option = chosen.first().cloned();
+        }
+        a.selected.insert("options".into(), chosen);
+    }
+    if let Some(form) = action.get("form_value").and_then(Value::as_object) {
+        for (k, v) in form {
+            let values = match v {
+                Value::Array(items) => items.iter().map(scalar).collect(),
+                other => vec![scalar(other)],
+            };
+            a.selected.insert(k.clone(), values);
+        }
+    }
+    a
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The attachment of an image, file, audio or video message (`content` JSON).
+pub(super) fn content_media(message_type: &str, content: &str) -> Option<Media> {
+    if !matches!(message_type, "image" | "file" | "audio" | "media" | "sticker") {
+        return None;
+    }
+    let v: Value = serde_json::from_str(content).ok()?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    Some(Media {
+        id: s("file_key").or_else(|| s("image_key")),
+        url: None,
+        name: s("file_name"),
+        format: None,
+    })
+}
+
 pub(super) fn normalize(
     payload: Payload<'_>,
     check_token: impl Fn(Option<&str>) -> Result<(), Rejection>,
@@ -203,11 +303,7 @@ pub(super) fn normalize(
             .filter(|s| !s.is_empty())
             .ok_or_else(|| Rejection::Malformed("schema 2.0 event without header.event_id".into()))?;
         let event_type = header.event_type.unwrap_or_default();
-        let kind = match event_type.as_str() {
-            "im.message.receive_v1" => EventKind::Message,
-            "card.action.trigger" => EventKind::CardAction,
-            _ => EventKind::Unknown,
-        };
+        let kind = kind_of(&event_type);
         let mut ev = Event::new(Platform::Feishu, event_id, event_type, kind, String::new());
         ev.time_ms = parse_ms(header.create_time.as_deref());
         ev.reply.app_id = header.app_id;
@@ -215,6 +311,7 @@ pub(super) fn normalize(
         if let Some(msg) = body.message {
             let mt = msg.message_type.unwrap_or_default();
             ev.text = msg.content.as_deref().and_then(|c| content_text(&mt, c));
+            ev.media = msg.content.as_deref().and_then(|c| content_media(&mt, c));
             ev.message_type = Some(MessageType::from_platform(&mt));
             ev.chat_id = msg.chat_id;
             ev.chat_type = msg.chat_type;
@@ -223,15 +320,38 @@ pub(super) fn normalize(
         if let Some(ids) = body.sender.and_then(|s| s.sender_id) {
             ev.sender_id = ids.open_id.or(ids.user_id);
         }
-        if kind == EventKind::CardAction {
-            if let Some(op) = body.operator {
-                ev.sender_id = op.open_id.or(op.user_id);
+        match kind {
+            EventKind::CardAction => {
+                ev.sender_id = body.operator.as_ref().and_then(user_of);
+                if let Some(ctx) = body.context {
+                    ev.chat_id = ctx.open_chat_id;
+                    ev.reply.message_id = ctx.open_message_id;
+                }
+                ev.key = body.action.as_ref().and_then(|a| a.get("value")).map(Value::to_string);
+                ev.action = body.action.as_ref().map(card_action);
             }
-            if let Some(ctx) = body.context {
-                ev.chat_id = ctx.open_chat_id;
-                ev.reply.message_id = ctx.open_message_id;
+            EventKind::MemberAdded | EventKind::MemberRemoved | EventKind::BotAdded => {
+                ev.chat_id = body.chat_id;
+                ev.chat_type = Some("group".into());
+                ev.sender_id = body.operator_id.as_ref().and_then(user_of);
+                ev.members = body.users.iter().flatten().filter_map(user_of).collect();
             }
-            ev.key = body.action.as_ref().and_then(|a| a.get("value")).map(Value::to_string);
+            EventKind::Reaction => {
+                ev.sender_id = body.user_id.as_ref().and_then(user_of);
+                ev.reply.message_id = body.message_id;
+                ev.key = body
+                    .reaction_type
+                    .as_ref()
+                    .and_then(|r| r.get("emoji_type"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+            }
+            EventKind::MenuClick => {
+                ev.sender_id = body.operator.as_ref().and_then(user_of);
+                ev.chat_type = Some("p2p".into());
+                ev.key = body.event_key;
+            }
+            _ => {}
         }
         return Ok(ev);
     }
@@ -244,20 +364,29 @@ pub(super) fn normalize(
             .ok_or_else(|| Rejection::Malformed("schema 1.0 event without uuid".into()))?;
         let body = payload.event.unwrap_or_default();
         let event_type = body.kind.clone().unwrap_or_default();
-        let kind = if event_type == "message" {
-            EventKind::Message
-        } else {
-            EventKind::Unknown
-        };
+        let kind = kind_of(&event_type);
         let mut ev = Event::new(Platform::Feishu, event_id, event_type, kind, String::new());
         ev.time_ms = parse_ms(payload.ts.as_deref().map(|t| t.split('.').next().unwrap_or(t)));
-        if kind == EventKind::Message {
-            ev.message_type = body.msg_type.as_deref().map(MessageType::from_platform);
-            ev.text = body.text_without_at_bot.or(body.text);
-            ev.chat_id = body.open_chat_id;
-            ev.chat_type = body.chat_type.map(|c| if c == "private" { "p2p".into() } else { c });
-            ev.sender_id = body.open_id;
-            ev.reply.message_id = body.open_message_id;
+        match kind {
+            EventKind::Message => {
+                ev.message_type = body.msg_type.as_deref().map(MessageType::from_platform);
+                ev.text = body.text_without_at_bot.or(body.text);
+                ev.chat_id = body.open_chat_id;
+                ev.chat_type = body.chat_type.map(|c| if c == "private" { "p2p".into() } else { c });
+                ev.sender_id = body.open_id;
+                ev.reply.message_id = body.open_message_id;
+            }
+            EventKind::ChatCreated => {
+                // The user who opened the chat; `operator` is the same user.
+                ev.sender_id = body
+                    .user
+                    .as_ref()
+                    .and_then(user_of)
+                    .or_else(|| body.operator.as_ref().and_then(user_of));
+                ev.chat_id = body.chat_id;
+                ev.chat_type = Some("p2p".into());
+            }
+            _ => {}
         }
         return Ok(ev);
     }

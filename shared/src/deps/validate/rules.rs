@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use regex::RegexBuilder;
 
 use super::scope::Scope;
-use crate::config::file::{self, ActionItem, ForwardAction, KindName, NotifyAction};
+use crate::config::file::{self, ActionItem, AnswerAction, ForwardAction, KindName, NotifyAction, ToastSpec};
 use crate::config::{Located, OneOrMany, Scalar};
-use crate::rules::{ActionSpec, Matcher, Rule, Rules, StateSpec, TextTest};
+use crate::rules::{ActionMatch, ActionSpec, Matcher, Rule, Rules, StateSpec, TextTest};
 use crate::template::{MessageSpec, Templates};
+use botgate_core::answer::ToastKind;
 use botgate_core::event::{EventKind, Platform};
 use botgate_core::secret::Secret;
 
@@ -27,6 +28,16 @@ fn kind(k: KindName) -> EventKind {
         KindName::Subscribe => EventKind::Subscribe,
         KindName::Unsubscribe => EventKind::Unsubscribe,
         KindName::MenuClick => EventKind::MenuClick,
+        KindName::MenuView => EventKind::MenuView,
+        KindName::Scan => EventKind::Scan,
+        KindName::Location => EventKind::Location,
+        KindName::MemberAdded => EventKind::MemberAdded,
+        KindName::MemberRemoved => EventKind::MemberRemoved,
+        KindName::BotAdded => EventKind::BotAdded,
+        KindName::Reaction => EventKind::Reaction,
+        KindName::ChatCreated => EventKind::ChatCreated,
+        KindName::EnterChat => EventKind::EnterChat,
+        KindName::ContactChange => EventKind::ContactChange,
         KindName::Unknown => EventKind::Unknown,
     }
 }
@@ -114,6 +125,11 @@ fn when(s: &mut Scope<'_>, path: &str, w: &Located<file::When>, bots: &BTreeMap<
         key: strings(&w.key),
         text,
         state: w.state.clone(),
+        action: w.action.as_ref().map(|a| ActionMatch {
+            name: strings(&a.name),
+            option: strings(&a.option),
+            value: a.value.clone(),
+        }),
     })
 }
 
@@ -146,7 +162,40 @@ fn notify_spec(n: &NotifyAction) -> MessageSpec {
         buttons: n.buttons.clone(),
         color: n.color.clone(),
         mentions: n.mentions.clone(),
+        ..MessageSpec::default()
     }
+}
+
+/// `answer:` compiled; a toast and a button label are templates, the card a message.
+fn answer(s: &mut Scope<'_>, templates: &mut Templates, at: &str, line: usize, a: &AnswerAction) -> Option<ActionSpec> {
+    if a.toast.is_none() && a.card.is_none() && a.button.is_none() {
+        s.invalid(at, line, "an answer needs a `toast`, a `card` or a `button`");
+        return None;
+    }
+    let mut slot = |s: &mut Scope<'_>, field: &str, source: &str| {
+        let source = s.refs().substitute(source).0;
+        match templates.slot(&format!("{at}.{field}"), &source) {
+            Ok(t) => Some(t),
+            Err(why) => {
+                s.invalid(&format!("{at}.{field}"), line, why);
+                None
+            }
+        }
+    };
+    let toast = match &a.toast {
+        None => None,
+        Some(ToastSpec::Text(text)) => Some((ToastKind::Info, slot(s, "toast", text)?)),
+        Some(ToastSpec::Styled { kind, text }) => Some((*kind, slot(s, "toast.text", text)?)),
+    };
+    let button = match &a.button {
+        Some(b) => Some(slot(s, "button", b)?),
+        None => None,
+    };
+    let card = match &a.card {
+        Some(c) => Some(message(s, templates, &format!("{at}.card"), line, c)?),
+        None => None,
+    };
+    Some(ActionSpec::Answer { toast, card, button })
 }
 
 /// One action, compiled; `at` is its path (`rules[2].reply`, `rules[2].actions[1].forward`).
@@ -207,6 +256,8 @@ fn action(
                 keep_session_webhook: *include_session_webhook,
             })
         }
+        ActionItem::Answer(a) => answer(s, templates, at, line, a),
+        ActionItem::UpdateCard(m) => message(s, templates, at, line, m).map(ActionSpec::UpdateCard),
         ActionItem::Ignore(true) => Some(ActionSpec::Ignore),
         ActionItem::Ignore(false) => None,
     }
@@ -234,6 +285,16 @@ fn one(
     if let Some(f) = &r.forward {
         items.push((format!("{path}.forward"), f.line, ActionItem::Forward(f.value.clone())));
     }
+    if let Some(a) = &r.answer {
+        items.push((format!("{path}.answer"), a.line, ActionItem::Answer(a.value.clone())));
+    }
+    if let Some(u) = &r.update_card {
+        items.push((
+            format!("{path}.update_card"),
+            u.line,
+            ActionItem::UpdateCard(u.value.clone()),
+        ));
+    }
     if let Some(ignore) = r.ignore {
         items.push((format!("{path}.ignore"), w.line, ActionItem::Ignore(ignore)));
     }
@@ -242,6 +303,8 @@ fn one(
             ActionItem::Reply(_) => "reply",
             ActionItem::Notify(_) => "notify",
             ActionItem::Forward(_) => "forward",
+            ActionItem::Answer(_) => "answer",
+            ActionItem::UpdateCard(_) => "update_card",
             ActionItem::Ignore(_) => "ignore",
         };
         items.push((format!("{path}.actions[{j}].{name}"), item.line, item.value.clone()));
@@ -263,7 +326,7 @@ fn one(
         s.invalid(
             &path,
             w.line,
-            "no action: add reply, forward, notify, ignore or actions",
+            "no action: add reply, answer, update_card, forward, notify, ignore or actions",
         );
         return None;
     }
