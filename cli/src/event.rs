@@ -26,13 +26,18 @@ pub enum Format {
 pub struct Args {
     #[command(flatten)]
     bot: input::BotSource,
-    /// message, url_verification, card_action (feishu), subscribe / click (wechat, wecom),
-    /// event (dingtalk event subscription).
+    /// What to send: message, url_verification, card_action (feishu, wecom), click (a menu;
+    /// wechat, wecom, feishu), subscribe, view, scan, location, location_message, image,
+    /// voice, video, link (wechat, wecom), file (feishu, dingtalk), member_added,
+    /// member_removed, bot_added, reaction, chat_created (feishu), enter_chat,
+    /// contact_change (wecom), rich_text (dingtalk), event (dingtalk event subscription).
     #[arg(long = "type", value_parser = parse_kind, default_value = "message")]
     kind: SampleKind,
-    /// The message text (for click: the menu key; for card_action: the button value).
-    #[arg(long, default_value = "hello")]
-    text: String,
+    /// The text it carries (default per type): a message's text; a menu's key (click) or
+    /// URL (view); a card action's name (`approve`) or value as JSON (`{"name":"approve",
+    /// "id":"42"}`); a reaction's emoji; a file's or a new member's name.
+    #[arg(long)]
+    text: Option<String>,
     /// The clock, in Unix seconds (default: now).
     #[arg(long)]
     now: Option<i64>,
@@ -45,8 +50,28 @@ pub struct Args {
 }
 
 fn parse_kind(s: &str) -> Result<SampleKind, String> {
-    serde_json::from_value(Value::String(s.replace('-', "_")))
-        .map_err(|_| format!("unknown type {s:?}: message, url_verification, card_action, subscribe, click or event"))
+    serde_json::from_value(Value::String(s.replace('-', "_"))).map_err(|_| {
+        let all: Vec<&str> = SampleKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown type {s:?}: one of {}", all.join(", "))
+    })
+}
+
+/// The text a sample of `kind` carries when `--text` is not given.
+fn default_text(kind: SampleKind) -> &'static str {
+    match kind {
+        SampleKind::Click => "MENU_HELP",
+        SampleKind::View => "https://example.com/menu",
+        SampleKind::Scan => "42",
+        SampleKind::CardAction => "approve",
+        SampleKind::Reaction => "THUMBSUP",
+        SampleKind::File => "report.pdf",
+        SampleKind::MemberAdded | SampleKind::MemberRemoved | SampleKind::ChatCreated | SampleKind::ContactChange => {
+            "Li Si"
+        }
+        SampleKind::LocationMessage => "Guangzhou Tower",
+        SampleKind::Link => "botgate release notes",
+        _ => "hello",
+    }
 }
 
 fn shell_quote(s: &str) -> String {
@@ -201,9 +226,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     let platform = creds.platform();
     let bot = args.bot.bot.clone().unwrap_or_else(|| "demo".to_owned());
     let now = args.now.unwrap_or_else(input::now);
-    let req = creds
-        .sample_request(args.kind, &args.text, now)
-        .map_err(|e| anyhow!(e))?;
+    let text = args.text.as_deref().unwrap_or_else(|| default_text(args.kind));
+    let req = creds.sample_request(args.kind, text, now).map_err(|e| anyhow!(e))?;
     match args.format {
         Format::Request => println!("{}", serde_json::to_string_pretty(&req)?),
         Format::Curl => {

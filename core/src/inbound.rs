@@ -350,7 +350,8 @@ pub enum CredentialsError {
     Shape(String),
 }
 
-/// The kinds of sample callback that the platforms' `sample_request` functions generate.
+/// The kinds of sample callback that the platforms' `sample_request` functions generate
+/// (each platform makes those it has; the others are refused with a message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SampleKind {
@@ -358,14 +359,116 @@ pub enum SampleKind {
     Message,
     /// The URL verification (Feishu challenge, WeChat/WeCom echo, DingTalk `check_url`).
     UrlVerification,
-    /// Feishu `card.action.trigger`.
+    /// A card action: Feishu `card.action.trigger`, WeCom `template_card_event` (the text
+    /// is the action's name, or its value as a JSON object).
     CardAction,
     /// WeChat/WeCom `subscribe`.
     Subscribe,
-    /// WeChat/WeCom menu `CLICK`.
+    /// A menu click: WeChat/WeCom `CLICK`, Feishu `application.bot.menu_v6` (the text is the key).
     Click,
     /// DingTalk event subscription: an ordinary encrypted event (`chat_update_title`).
     Event,
+    /// WeChat/WeCom `VIEW` (the text is the URL).
+    View,
+    /// WeChat `SCAN` (the text is the scene).
+    Scan,
+    /// WeChat/WeCom `LOCATION` (a reported location).
+    Location,
+    /// A location message (WeChat/WeCom; the text is the place's label).
+    LocationMessage,
+    /// An image message (WeChat, WeCom, Feishu, DingTalk `picture`).
+    Image,
+    /// A voice message (WeChat, WeCom; the text is the recognition).
+    Voice,
+    /// A video message (WeChat, WeCom).
+    Video,
+    /// A file message (Feishu, DingTalk; the text is the file name).
+    File,
+    /// A link message (WeChat, WeCom; the text is the title).
+    Link,
+    /// Feishu `im.chat.member.user.added_v1`.
+    MemberAdded,
+    /// Feishu `im.chat.member.user.deleted_v1`.
+    MemberRemoved,
+    /// Feishu `im.chat.member.bot.added_v1`.
+    BotAdded,
+    /// Feishu `im.message.reaction.created_v1` (the text is the emoji type).
+    Reaction,
+    /// Feishu `p2p_chat_create`.
+    ChatCreated,
+    /// WeCom `enter_agent`.
+    EnterChat,
+    /// WeCom `change_contact` (`create_user`; the text is the user's name).
+    ContactChange,
+    /// DingTalk rich text (the text, then a picture).
+    RichText,
+}
+
+impl SampleKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [SampleKind; 23] = [
+        Self::Message,
+        Self::UrlVerification,
+        Self::CardAction,
+        Self::Subscribe,
+        Self::Click,
+        Self::Event,
+        Self::View,
+        Self::Scan,
+        Self::Location,
+        Self::LocationMessage,
+        Self::Image,
+        Self::Voice,
+        Self::Video,
+        Self::File,
+        Self::Link,
+        Self::MemberAdded,
+        Self::MemberRemoved,
+        Self::BotAdded,
+        Self::Reaction,
+        Self::ChatCreated,
+        Self::EnterChat,
+        Self::ContactChange,
+        Self::RichText,
+    ];
+
+    /// Its name on the command line (`card_action`, `member_added`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::UrlVerification => "url_verification",
+            Self::CardAction => "card_action",
+            Self::Subscribe => "subscribe",
+            Self::Click => "click",
+            Self::Event => "event",
+            Self::View => "view",
+            Self::Scan => "scan",
+            Self::Location => "location",
+            Self::LocationMessage => "location_message",
+            Self::Image => "image",
+            Self::Voice => "voice",
+            Self::Video => "video",
+            Self::File => "file",
+            Self::Link => "link",
+            Self::MemberAdded => "member_added",
+            Self::MemberRemoved => "member_removed",
+            Self::BotAdded => "bot_added",
+            Self::Reaction => "reaction",
+            Self::ChatCreated => "chat_created",
+            Self::EnterChat => "enter_chat",
+            Self::ContactChange => "contact_change",
+            Self::RichText => "rich_text",
+        }
+    }
+
+    /// The value a card action's sample carries for `text`: the JSON object itself, or
+    /// `{"name": text}`.
+    pub fn action_value(text: &str) -> serde_json::Value {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            _ => serde_json::json!({ "name": text }),
+        }
+    }
 }
 
 #[cfg(test)]

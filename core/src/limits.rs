@@ -5,8 +5,11 @@
 
 use crate::message::Message;
 
-/// At most this many parts; the last one ends with the truncation marker.
+/// At most this many parts of a notification; the last one ends with the truncation marker.
 pub const MAX_PARTS: usize = 5;
+/// At most this many parts of a reply (an answer someone asked for: a long report goes
+/// out whole up to ten parts).
+pub const MAX_REPLY_PARTS: usize = 10;
 /// Appended where text was cut off.
 pub const TRUNCATED: &str = "\n…(truncated)";
 
@@ -101,14 +104,19 @@ fn chunks(text: &str, max: usize) -> Vec<String> {
 /// The parts of `text` under `max` bytes each, numbered `(i/n)` when there are several,
 /// the last truncated with [`TRUNCATED`] when more than [`MAX_PARTS`] would be needed.
 pub fn split_text(text: &str, max: usize) -> Vec<String> {
+    split_text_in(text, max, MAX_PARTS)
+}
+
+/// [`split_text`] into at most `max_parts` parts.
+pub fn split_text_in(text: &str, max: usize, max_parts: usize) -> Vec<String> {
     if text.len() <= max {
         return vec![text.to_owned()];
     }
     // Room for the "(i/n) " prefix and the marker.
     let room = max.saturating_sub(12 + TRUNCATED.len()).max(16);
     let mut parts = chunks(text, room);
-    if parts.len() > MAX_PARTS {
-        parts.truncate(MAX_PARTS);
+    if parts.len() > max_parts.max(1) {
+        parts.truncate(max_parts.max(1));
         if let Some(last) = parts.last_mut() {
             last.push_str(TRUNCATED);
         }
@@ -145,10 +153,15 @@ pub fn fit_one(limit: Limit, message: &Message) -> Message {
     }
 }
 
-/// `message` fitted to `limit`: one or more messages.
+/// `message` fitted to `limit`: one or more messages (at most [`MAX_PARTS`]).
 pub fn fit(limit: Limit, message: &Message) -> Vec<Message> {
+    fit_in(limit, message, MAX_PARTS)
+}
+
+/// [`fit`] into at most `max_parts` parts.
+pub fn fit_in(limit: Limit, message: &Message, max_parts: usize) -> Vec<Message> {
     match message {
-        Message::Text { text, mentions } => split_text(text, limit.text)
+        Message::Text { text, mentions } => split_text_in(text, limit.text, max_parts)
             .into_iter()
             .map(|t| Message::Text {
                 text: t,
@@ -156,7 +169,7 @@ pub fn fit(limit: Limit, message: &Message) -> Vec<Message> {
             })
             .collect(),
         Message::Markdown { title, text, mentions } => {
-            split_text(text, limit.markdown.saturating_sub(title.len() + 16))
+            split_text_in(text, limit.markdown.saturating_sub(title.len() + 16), max_parts)
                 .into_iter()
                 .map(|t| Message::Markdown {
                     title: title.clone(),

@@ -192,7 +192,7 @@ pub fn build(fields: &[(&str, XmlValue<'_>)]) -> String {
 }
 
 /// A value for [`build`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XmlValue<'a> {
     /// Text, written inside CDATA.
     Text(&'a str),

@@ -35,6 +35,7 @@ use crate::settings::Settings;
 use crate::state::{StateStore, conversation_key, failure_key};
 use crate::store::{Claim, ClaimRequest, DedupStore, Status, StoreError};
 use botgate_core::event::{Event, EventKind};
+use botgate_core::message::Message;
 
 /// A record is started only with at least this much of the invocation left (each send
 /// also checks that its request can finish before the deadline).
@@ -225,6 +226,16 @@ fn answered_elsewhere(
         )),
         Action::Reply(_) if event.kind == EventKind::CardAction || bot.reply_via == ReplyVia::Api => None,
         Action::Reply(_) if marked => Some(("answered", None)),
+        Action::Reply(Message::Image { key: None, .. } | Message::File { key: None, .. })
+            if bot.reply_via == ReplyVia::Passive =>
+        {
+            Some((
+                "skipped",
+                Some(
+                    "reply_via: passive cannot send an image or file by url or path (it must be uploaded first): use reply_via: auto, or the media's key",
+                ),
+            ))
+        }
         Action::Reply(_) if bot.reply_via == ReplyVia::Passive => Some((
             "skipped",
             Some(
@@ -840,7 +851,8 @@ impl Dispatcher {
         // retry after part 2 of 3 failed sends parts 2 and 3 only.
         let parts = match (action, sender) {
             (Action::Reply(m) | Action::Notify { message: m, .. }, Some(b)) => {
-                botgate_core::limits::fit(botgate_core::limits::Limit::for_app(b.platform), m)
+                use botgate_core::limits::{Limit, MAX_REPLY_PARTS, fit_in};
+                fit_in(Limit::for_app(b.platform), m, MAX_REPLY_PARTS)
             }
             _ => Vec::new(),
         };

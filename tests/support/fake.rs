@@ -1,9 +1,12 @@
 //! A fake chat platform for the dispatcher tests: the token and message endpoints of
-//! Feishu, DingTalk, WeChat and WeCom, and a forward receiver, on one loopback port. It
+//! Feishu, DingTalk, WeChat and WeCom, their media uploads (multipart, as the platforms
+//! take them) and card updates (Feishu's message patch, WeCom's `update_template_card`),
+//! a forward receiver, and images to download (`/media/<name>`), on one loopback port. It
 //! checks app credentials and tokens the way the platforms do (a token must have been
 //! issued by it and not revoked; a request without one is refused with the platform's
-//! token-invalid code), deduplicates Feishu sends by `uuid`, checks forward signatures,
-//! and can be told to answer with scripted failures or to be slow.
+//! token-invalid code), deduplicates Feishu sends by `uuid`, lets a WeCom `ResponseCode`
+//! update a card once, checks forward signatures, and can be told to answer with scripted
+//! failures or to be slow.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
@@ -53,6 +56,12 @@ struct Inner {
     throttled: u32,
     /// Platforms whose token endpoint refuses the caller's IP (not on the allow-list).
     refused_ips: HashSet<String>,
+    /// WeCom response codes already used to update a card.
+    used_response_codes: HashSet<String>,
+    /// Uploads accepted, by platform.
+    uploads: HashMap<String, u32>,
+    /// Downloads served from `/media/`.
+    downloads: u32,
 }
 
 /// The fake platform: started on a free port, stopped when the test's runtime ends.
@@ -194,6 +203,16 @@ impl FakePlatform {
             .collect()
     }
 
+    /// Media uploads accepted for `platform` (`feishu`, `wechat`, `wecom`).
+    pub fn uploads(&self, platform: &str) -> u32 {
+        self.inner.lock().unwrap().uploads.get(platform).copied().unwrap_or(0)
+    }
+
+    /// Images served from `/media/<name>` so far.
+    pub fn downloads(&self) -> u32 {
+        self.inner.lock().unwrap().downloads
+    }
+
     fn issue(&self, platform: &str) -> String {
         let n = self.counter.fetch_add(1, Ordering::SeqCst);
         let token = format!("{platform}-token-{n}");
@@ -260,7 +279,217 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+/// The image `/media/<name>` serves: a tiny PNG whose bytes depend on the name, so two
+/// names are two images and one name is always the same image.
+pub fn media_bytes(name: &str) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend_from_slice(name.as_bytes());
+    bytes
+}
+
+/// The parts of a `multipart/form-data` body: (name, file name, bytes).
+fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<(String, Option<String>, Vec<u8>)> {
+    let Some(boundary) = content_type.split("boundary=").nth(1) else {
+        return Vec::new();
+    };
+    let delimiter = format!("--{boundary}");
+    let text = body;
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(at) = find(rest, delimiter.as_bytes()) {
+        rest = &rest[at + delimiter.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let Some(head_end) = find(rest, b"\r\n\r\n") else { break };
+        let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
+        let after = &rest[head_end + 4..];
+        let Some(end) = find(after, format!("\r\n{delimiter}").as_bytes()) else {
+            break;
+        };
+        let value = after[..end].to_vec();
+        let attr = |key: &str| {
+            head.split(';')
+                .filter_map(|p| p.trim().strip_prefix(&format!("{key}=\"")))
+                .map(|v| {
+                    v.trim_end_matches(|c| c == '"' || c == '\r' || c == '\n')
+                        .split('"')
+                        .next()
+                        .unwrap_or("")
+                        .to_owned()
+                })
+                .next()
+        };
+        parts.push((attr("name").unwrap_or_default(), attr("filename"), value));
+        rest = &after[end + 2..];
+    }
+    parts
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Media uploads (Feishu `im/v1/images` and `im/v1/files`, WeChat and WeCom
+/// `cgi-bin/media/upload`), card updates (Feishu's message patch, WeCom's
+/// `update_template_card`) and `/media/` downloads; `None` for every other request.
+fn media_and_updates(
+    fake: &FakePlatform,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<axum::response::Response> {
+    let path = uri.path();
+    if let Some(name) = path.strip_prefix("/media/") {
+        fake.inner.lock().unwrap().downloads += 1;
+        if name.starts_with("missing") {
+            return Some((StatusCode::NOT_FOUND, "no such image").into_response());
+        }
+        return Some((StatusCode::OK, [("content-type", "image/png")], media_bytes(name)).into_response());
+    }
+    let bearer = headers
+        .get("authorization")
+        .and_then(|a| a.to_str().ok())
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let valid = |token: &Option<String>| {
+        token
+            .as_ref()
+            .is_some_and(|t| fake.inner.lock().unwrap().tokens.contains(t))
+    };
+    let record = |platform: &str, body: Value| {
+        let mut i = fake.inner.lock().unwrap();
+        i.delivered.push(Delivered {
+            platform: platform.to_owned(),
+            path: path.to_owned(),
+            body,
+            headers: HashMap::new(),
+        });
+    };
+    let content_type = headers
+        .get("content-type")
+        .and_then(|c| c.to_str().ok())
+        .unwrap_or_default();
+    let upload = |platform: &str, field: &str, key: String| {
+        let parts = multipart_parts(content_type, body);
+        let Some((_, file_name, bytes)) = parts.iter().find(|(n, f, _)| n == field && f.is_some()) else {
+            return None;
+        };
+        *fake.inner.lock().unwrap().uploads.entry(platform.into()).or_default() += 1;
+        let fields: serde_json::Map<String, Value> = parts
+            .iter()
+            .filter(|(_, f, _)| f.is_none())
+            .map(|(n, _, v)| (n.clone(), json!(String::from_utf8_lossy(v))))
+            .collect();
+        record(
+            &format!("{platform}-upload"),
+            json!({"file_name": file_name, "bytes": bytes.len(), "fields": fields, "key": key}),
+        );
+        Some(key)
+    };
+    let digest = |bytes: &[u8]| hex::encode(&botgate::crypto::sha256(&[bytes])[..6]);
+    match (method.as_str(), path) {
+        ("POST", "/open-apis/im/v1/images" | "/open-apis/im/v1/files") => {
+            if !valid(&bearer) {
+                return Some(reply(400, json!({"code": 99991663, "msg": "Invalid access token"})));
+            }
+            let (field, prefix) = if path.ends_with("images") {
+                ("image", "img_v3_")
+            } else {
+                ("file", "file_v3_")
+            };
+            let key = format!("{prefix}{}", digest(body));
+            match upload("feishu", field, key) {
+                Some(key) if field == "image" => Some(reply(
+                    200,
+                    json!({"code": 0, "msg": "success", "data": {"image_key": key}}),
+                )),
+                Some(key) => Some(reply(
+                    200,
+                    json!({"code": 0, "msg": "success", "data": {"file_key": key}}),
+                )),
+                None => Some(reply(400, json!({"code": 234001, "msg": "Invalid request param."}))),
+            }
+        }
+        ("POST", "/cgi-bin/media/upload") => {
+            let token = query_param(uri, "access_token");
+            if !valid(&token) {
+                return Some(reply(200, json!({"errcode": 40014, "errmsg": "invalid access_token"})));
+            }
+            let platform = if token.as_deref().unwrap_or_default().starts_with("wechat") {
+                "wechat"
+            } else {
+                "wecom"
+            };
+            let kind = query_param(uri, "type").unwrap_or_default();
+            if !matches!(kind.as_str(), "image" | "voice" | "video" | "file") {
+                return Some(reply(200, json!({"errcode": 40004, "errmsg": "invalid media type"})));
+            }
+            match upload(platform, "media", format!("media_{kind}_{}", digest(body))) {
+                Some(key) => Some(reply(
+                    200,
+                    json!({"errcode": 0, "errmsg": "ok", "type": kind, "media_id": key, "created_at": "1795440463"}),
+                )),
+                None => Some(reply(200, json!({"errcode": 41005, "errmsg": "media data missing"}))),
+            }
+        }
+        ("PATCH", p) if p.starts_with("/open-apis/im/v1/messages/") => {
+            if !valid(&bearer) {
+                return Some(reply(400, json!({"code": 99991663, "msg": "Invalid access token"})));
+            }
+            let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let card = v["content"]
+                .as_str()
+                .and_then(|c| serde_json::from_str::<Value>(c).ok());
+            // Feishu updates shared cards only (`update_multi` before and after).
+            match card {
+                Some(card) if card["config"]["update_multi"] == true => {
+                    record(
+                        "feishu-update",
+                        json!({"message_id": p.rsplit('/').next(), "card": card}),
+                    );
+                    Some(reply(200, json!({"code": 0, "msg": "success", "data": {}})))
+                }
+                _ => Some(reply(400, json!({"code": 230001, "msg": "invalid card content"}))),
+            }
+        }
+        ("POST", "/cgi-bin/message/update_template_card") => {
+            if !valid(&query_param(uri, "access_token")) {
+                return Some(reply(200, json!({"errcode": 40014, "errmsg": "invalid access_token"})));
+            }
+            let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let Some(code) = v["response_code"].as_str() else {
+                return Some(reply(200, json!({"errcode": 41001, "errmsg": "response_code missing"})));
+            };
+            if !v["agentid"].is_number() || !(v["button"].is_object() || v["template_card"].is_object()) {
+                return Some(reply(200, json!({"errcode": 44002, "errmsg": "empty post data"})));
+            }
+            // A response code updates a card once. (WeCom documents the rule, not the code
+            // it answers a second use with: a permanent error stands in.)
+            if !fake.inner.lock().unwrap().used_response_codes.insert(code.to_owned()) {
+                return Some(reply(
+                    200,
+                    json!({"errcode": 40058, "errmsg": "response_code already used"}),
+                ));
+            }
+            record("wecom-update", v);
+            Some(reply(200, json!({"errcode": 0, "errmsg": "ok"})))
+        }
+        _ => None,
+    }
+}
+
+async fn handle(
+    State(fake): State<FakePlatform>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    if let Some(answer) = media_and_updates(&fake, &method, &uri, &headers, &body) {
+        return answer;
+    }
     let path = uri.path().to_owned();
     if path == "/redirect" {
         // A receiver that answers with a redirect elsewhere (botgate must not follow it).
@@ -480,7 +709,11 @@ async fn handle(State(fake): State<FakePlatform>, uri: Uri, headers: HeaderMap, 
     }
     // Per-platform shape checks.
     let bad = match platform {
-        "feishu" => !body["content"].is_string() || body["msg_type"].as_str().is_none(),
+        "feishu" => {
+            !body["content"].is_string()
+                || body["msg_type"].as_str().is_none()
+                || serde_json::from_str::<Value>(body["content"].as_str().unwrap_or("")).is_err()
+        }
         "wechat" => body["touser"].as_str().is_none() || body["msgtype"].as_str().is_none(),
         "wecom" => body["touser"].as_str().is_none() || !body["agentid"].is_number(),
         "dingtalk" => body["robotCode"].as_str().is_none() || !body["msgParam"].is_string(),

@@ -371,7 +371,20 @@ pub fn sample_request(creds: &Credentials, kind: SampleKind, text: &str, now: i6
     let mut headers = BTreeMap::new();
     headers.insert("content-type".to_owned(), "application/json".to_owned());
     let ts = (now * 1000).to_string();
-    if kind == SampleKind::Message {
+    let robot = match kind {
+        SampleKind::Message => Some(json!({"msgtype": "text", "text": {"content": text}})),
+        SampleKind::Image => Some(json!({"msgtype": "picture",
+            "content": {"pictureDownloadCode": "sample-picture-code", "downloadCode": "sample-download-code"}})),
+        SampleKind::File => Some(json!({"msgtype": "file",
+            "content": {"spaceId": "sample-space", "fileName": text, "downloadCode": "sample-download-code",
+                        "fileId": "sample-file"}})),
+        SampleKind::RichText => Some(json!({"msgtype": "richText", "content": {"richText": [
+            {"text": text},
+            {"pictureDownloadCode": "sample-picture-code", "downloadCode": "sample-download-code", "type": "picture"}
+        ]}})),
+        _ => None,
+    };
+    if let Some(content) = robot {
         // DingTalk's sign covers only the millisecond timestamp, and each (timestamp, sign)
         // pair is accepted once: two samples made in the same second need their own
         // milliseconds, as real callbacks have.
@@ -380,16 +393,18 @@ pub fn sample_request(creds: &Credentials, kind: SampleKind, text: &str, now: i6
         headers.insert("timestamp".into(), ts.clone());
         headers.insert("sign".into(), hmac_sign(secret.expose(), &ts));
         let id = crypto::random_nonce(22);
-        let body = json!({
+        let mut body = json!({
             "conversationId": "cidSampleConversation", "msgId": format!("msg{id}"),
             "senderNick": "tester", "isAdmin": false, "senderStaffId": "sample_staff",
             "sessionWebhookExpiredTime": now * 1000 + 5_400_000, "createAt": now * 1000,
             "conversationType": "2", "senderId": "$:LWCP_v1:$sample", "conversationTitle": "ops",
             "isInAtList": true,
             "sessionWebhook": format!("https://oapi.dingtalk.com/robot/sendBySession?session={id}"),
-            "text": {"content": text}, "robotCode": creds.app_key.as_deref().unwrap_or("dingsample"),
-            "msgtype": "text"
+            "robotCode": creds.app_key.as_deref().unwrap_or("dingsample"),
         });
+        if let (Some(b), Value::Object(c)) = (body.as_object_mut(), content) {
+            b.extend(c);
+        }
         return Ok(OwnedRequest {
             method: "POST".into(),
             query: String::new(),
@@ -409,7 +424,7 @@ pub fn sample_request(creds: &Credentials, kind: SampleKind, text: &str, now: i6
         SampleKind::UrlVerification => json!({"EventType": "check_url", "TimeStamp": now * 1000}),
         SampleKind::Event => json!({"EventType": "chat_update_title", "TimeStamp": now * 1000,
                                     "ChatId": "chatSample", "Title": text}),
-        other => return Err(format!("dingtalk has no {other:?} callback")),
+        other => return Err(format!("dingtalk has no {} callback", other.as_str())),
     };
     let nonce = crypto::random_nonce(8);
     let encrypt = cipher.seal(payload.to_string().as_bytes(), receive_id);

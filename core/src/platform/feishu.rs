@@ -302,7 +302,8 @@ mod tests {
                 (SampleKind::Message, Accepted::Event { event, .. }) => assert_eq!(event.text.as_deref(), Some("hi")),
                 (SampleKind::CardAction, Accepted::Event { event, .. }) => {
                     assert_eq!(event.kind, EventKind::CardAction);
-                    assert_eq!(event.key.as_deref(), Some(r#"{"action":"hi"}"#));
+                    assert_eq!(event.key.as_deref(), Some(r#"{"name":"hi"}"#));
+                    assert_eq!(event.action.unwrap().name.as_deref(), Some("hi"));
                 }
                 (k, o) => panic!("{k:?} gave {o:?}"),
             }

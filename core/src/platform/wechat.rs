@@ -479,27 +479,106 @@ pub(crate) fn sample_xml(
     let now_s = now.to_string();
     let msg_id = u64::from_be_bytes(crypto::random_bytes::<8>()) >> 1;
     let msg_id = msg_id.to_string();
+    let wecom = agent_id.is_some();
+    // WeCom's address-book events come from `sys`.
+    let from = if kind == SampleKind::ContactChange { "sys" } else { from };
     let mut fields = vec![
         ("ToUserName", XmlValue::Text(to)),
         ("FromUserName", XmlValue::Text(from)),
         ("CreateTime", XmlValue::Raw(&now_s)),
     ];
+    let key_json;
+    let event = |fields: &mut Vec<(&str, XmlValue<'_>)>, name: &'static str| {
+        fields.push(("MsgType", XmlValue::Text("event")));
+        fields.push(("Event", XmlValue::Text(name)));
+    };
+    let message = |fields: &mut Vec<(&str, XmlValue<'_>)>, msg_type: &'static str| {
+        fields.push(("MsgType", XmlValue::Text(msg_type)));
+    };
     match kind {
         SampleKind::Message => {
-            fields.push(("MsgType", XmlValue::Text("text")));
+            message(&mut fields, "text");
             fields.push(("Content", XmlValue::Text(text)));
-            fields.push(("MsgId", XmlValue::Raw(&msg_id)));
         }
-        SampleKind::Subscribe => {
-            fields.push(("MsgType", XmlValue::Text("event")));
-            fields.push(("Event", XmlValue::Text("subscribe")));
-        }
+        SampleKind::Subscribe => event(&mut fields, "subscribe"),
         SampleKind::Click => {
-            fields.push(("MsgType", XmlValue::Text("event")));
-            fields.push(("Event", XmlValue::Text("CLICK")));
+            event(&mut fields, "CLICK");
             fields.push(("EventKey", XmlValue::Text(text)));
         }
-        other => return Err(format!("no {other:?} message for this platform")),
+        SampleKind::View => {
+            event(&mut fields, "VIEW");
+            fields.push(("EventKey", XmlValue::Text(text)));
+        }
+        SampleKind::Scan if !wecom => {
+            event(&mut fields, "SCAN");
+            fields.push(("EventKey", XmlValue::Text(text)));
+            fields.push((
+                "Ticket",
+                XmlValue::Text("gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL3NhbXBsZQ=="),
+            ));
+        }
+        SampleKind::Location => {
+            event(&mut fields, "LOCATION");
+            fields.push(("Latitude", XmlValue::Raw("23.137466")));
+            fields.push(("Longitude", XmlValue::Raw("113.352425")));
+            fields.push(("Precision", XmlValue::Raw("119.385040")));
+        }
+        SampleKind::Image => {
+            message(&mut fields, "image");
+            fields.push(("PicUrl", XmlValue::Text("https://mmbiz.qpic.cn/sample.jpg")));
+            fields.push(("MediaId", XmlValue::Text("media_sample_image")));
+        }
+        SampleKind::Voice => {
+            message(&mut fields, "voice");
+            fields.push(("MediaId", XmlValue::Text("media_sample_voice")));
+            fields.push(("Format", XmlValue::Text("amr")));
+            if !wecom {
+                fields.push(("Recognition", XmlValue::Text(text)));
+            }
+        }
+        SampleKind::Video => {
+            message(&mut fields, "video");
+            fields.push(("MediaId", XmlValue::Text("media_sample_video")));
+            fields.push(("ThumbMediaId", XmlValue::Text("media_sample_thumb")));
+        }
+        SampleKind::LocationMessage => {
+            message(&mut fields, "location");
+            fields.push(("Location_X", XmlValue::Raw("23.134521")));
+            fields.push(("Location_Y", XmlValue::Raw("113.358803")));
+            fields.push(("Scale", XmlValue::Raw("20")));
+            fields.push(("Label", XmlValue::Text(text)));
+        }
+        SampleKind::Link => {
+            message(&mut fields, "link");
+            fields.push(("Title", XmlValue::Text(text)));
+            fields.push(("Description", XmlValue::Text("a shared link")));
+            fields.push(("Url", XmlValue::Text("https://example.com/article")));
+        }
+        SampleKind::EnterChat if wecom => {
+            event(&mut fields, "enter_agent");
+            fields.push(("EventKey", XmlValue::Text("")));
+        }
+        SampleKind::CardAction if wecom => {
+            event(&mut fields, "template_card_event");
+            key_json = SampleKind::action_value(text).to_string();
+            fields.push(("EventKey", XmlValue::Text(&key_json)));
+            fields.push(("TaskId", XmlValue::Text("bg-sample-task")));
+            fields.push(("CardType", XmlValue::Text("button_interaction")));
+            fields.push(("ResponseCode", XmlValue::Text("sample-response-code")));
+        }
+        SampleKind::ContactChange if wecom => {
+            event(&mut fields, "change_contact");
+            fields.push(("ChangeType", XmlValue::Text("create_user")));
+            fields.push(("UserID", XmlValue::Text("lisi")));
+            fields.push(("Name", XmlValue::Text(text)));
+        }
+        other => return Err(format!("this platform has no {} callback", other.as_str())),
+    }
+    if fields
+        .iter()
+        .any(|(k, v)| *k == "MsgType" && *v != XmlValue::Text("event"))
+    {
+        fields.push(("MsgId", XmlValue::Raw(&msg_id)));
     }
     if let Some(a) = agent_id {
         fields.push(("AgentID", XmlValue::Raw(a)));

@@ -88,7 +88,9 @@ pub async fn compute(
         for (index, action) in plan.actions.iter().enumerate() {
             let answer = match action {
                 Action::Answer(a) if card => Answer::Card(a.clone()),
-                Action::Reply(m) if !card => Answer::Reply(m.clone()),
+                // An image or file by URL or path needs an upload first: not here (the
+                // dispatcher sends it with reply_via auto; passive cannot).
+                Action::Reply(m) if !card && !needs_upload(m) => Answer::Reply(m.clone()),
                 _ => continue,
             };
             let marker = Answered {
@@ -99,6 +101,15 @@ pub async fn compute(
         }
     }
     Ok(None)
+}
+
+/// Whether `message` is an image or file the platform must be sent by a media key it does
+/// not have yet.
+fn needs_upload(message: &botgate_core::Message) -> bool {
+    matches!(
+        message,
+        botgate_core::Message::Image { key: None, .. } | botgate_core::Message::File { key: None, .. }
+    )
 }
 
 /// The `Content-Type` of a stored answer replayed to a retry: Feishu answers in JSON,

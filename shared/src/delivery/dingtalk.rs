@@ -95,18 +95,45 @@ pub(crate) fn session_webhook<'a>(call: &Call<'a>) -> Option<&'a str> {
 fn robot_param(msg: &Message) -> (&'static str, Value) {
     match msg {
         Message::Markdown { title, text, .. } => ("sampleMarkdown", json!({"title": title, "text": text})),
-        Message::Card {
-            title, text, buttons, ..
-        } => match buttons.first() {
-            Some(b) => (
-                "sampleActionCard",
-                json!({"title": title, "text": text, "singleTitle": b.text, "singleURL": b.url}),
-            ),
-            None => (
-                "sampleMarkdown",
-                json!({"title": title, "text": format!("### {title}\n{text}")}),
-            ),
-        },
+        Message::Card { title, text, .. } => {
+            // The buttons as the webhook's actionCard has them (action buttons as message
+            // links): one is `sampleActionCard`; two to four, `sampleActionCard2..4`.
+            let card = render(msg)["actionCard"].clone();
+            let links: Vec<(Value, Value)> = match card.get("btns").and_then(Value::as_array) {
+                Some(btns) => btns
+                    .iter()
+                    .map(|b| (b["title"].clone(), b["actionURL"].clone()))
+                    .collect(),
+                None if card.get("singleURL").is_some() => {
+                    vec![(card["singleTitle"].clone(), card["singleURL"].clone())]
+                }
+                None => Vec::new(),
+            };
+            match links.as_slice() {
+                [] => (
+                    "sampleMarkdown",
+                    json!({"title": title, "text": format!("### {title}\n{text}")}),
+                ),
+                [(t, u)] => (
+                    "sampleActionCard",
+                    json!({"title": title, "text": text, "singleTitle": t, "singleURL": u}),
+                ),
+                many => {
+                    let many = &many[..many.len().min(4)];
+                    let mut param = json!({"title": title, "text": text});
+                    for (i, (t, u)) in many.iter().enumerate() {
+                        param[format!("actionTitle{}", i + 1)] = t.clone();
+                        param[format!("actionURL{}", i + 1)] = u.clone();
+                    }
+                    let key = match many.len() {
+                        2 => "sampleActionCard2",
+                        3 => "sampleActionCard3",
+                        _ => "sampleActionCard4",
+                    };
+                    (key, param)
+                }
+            }
+        }
         Message::Image { url: Some(u), .. } => ("sampleImageMsg", json!({"photoURL": u})),
         Message::News { articles } if !articles.is_empty() => {
             let a = &articles[0];
