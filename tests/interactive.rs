@@ -735,3 +735,71 @@ async fn a_10_kb_wecom_reply_arrives_in_parts_within_2048_bytes() {
     assert!(original.len() > 10_000);
     assert_eq!(joined, original, "nothing lost, no character split");
 }
+
+/// A custom handler answering card presses in the callback, and doing the rest in the
+/// dispatcher.
+struct Approvals;
+
+#[async_trait::async_trait]
+impl botgate::handler::Handler for Approvals {
+    fn name(&self) -> &str {
+        "approvals"
+    }
+
+    fn answer(&self, cx: &botgate::handler::HandlerContext<'_>) -> Option<botgate::answer::Answer> {
+        let action = cx.event.action.as_ref()?;
+        let seen = cx.state["presses"].as_u64().unwrap_or(0);
+        Some(botgate::answer::Answer::Card(botgate::answer::CardAnswer {
+            toast: Some(botgate::answer::Toast {
+                kind: botgate::answer::ToastKind::Info,
+                text: format!("{} (press {})", action.name.as_deref().unwrap_or("?"), seen + 1),
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn handle(
+        &self,
+        cx: &botgate::handler::HandlerContext<'_>,
+    ) -> Result<botgate::handler::Outcome, botgate::handler::HandlerError> {
+        let seen = cx.state["presses"].as_u64().unwrap_or(0);
+        Ok(botgate::handler::Outcome::Handled {
+            actions: vec![botgate::rules::Action::UpdateCard(botgate::Message::Card {
+                title: "Handled".into(),
+                text: format!("press {}", seen + 1),
+                buttons: Vec::new(),
+                selects: Vec::new(),
+                color: None,
+                mentions: Default::default(),
+            })],
+            state: botgate::rules::StateChange::Set(json!({"presses": seen + 1})),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_handler_answers_in_the_callback_and_acts_in_the_dispatcher() {
+    let mut rig = Rig::new("passive", "").await;
+    let mut handlers = botgate::handler::Registry::default();
+    handlers.register("card_action", Arc::new(Approvals));
+    rig.gateway.handlers = handlers.clone();
+    rig.dispatcher.handlers = handlers;
+    for press in 1..=2 {
+        let req = rig.sample("feishu-demo", SampleKind::CardAction, "approve");
+        let answer = rig.post("feishu-demo", &req).await;
+        let v: Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(
+            v["toast"]["content"],
+            format!("approve (press {press})"),
+            "read from the state"
+        );
+        rig.dispatch().await;
+    }
+    let updates = rig.fake.delivered_to("feishu-update");
+    assert_eq!(updates.len(), 2);
+    assert!(
+        updates[1].body["card"].to_string().contains("press 2"),
+        "{}",
+        updates[1].body
+    );
+}

@@ -41,5 +41,5 @@ pub use botgate_core::{
     Accepted, Credentials, Event, EventKind, Message, MessageType, Options, OwnedRequest, Platform, Rejection, Request,
     Response, Verifier,
 };
-pub use botgate_core::{crypto, event, inbound, limits, message, platform, sample, secret, xml};
+pub use botgate_core::{answer, crypto, event, inbound, limits, message, platform, sample, secret, xml};
 pub use settings::Settings;

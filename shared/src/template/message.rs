@@ -315,10 +315,15 @@ impl MessageSpec {
 }
 
 /// Adds templates' mention entries to `mentions`: `@all` (or `all`), a mobile number
-/// (digits, as DingTalk and WeCom mention by phone), or a user id. Empty entries (a
-/// template over an empty value) are dropped.
+/// (digits, as DingTalk and WeCom mention by phone), or a user id; an entry may list several
+/// separated by commas (`{{ event.members | join(',') }}`). Empty entries (a template over
+/// an empty value) are dropped.
 fn add_mentions<'a>(mentions: &mut Mentions, entries: impl Iterator<Item = &'a str>) {
-    for e in entries.map(str::trim).filter(|e| !e.is_empty()) {
+    for e in entries
+        .flat_map(|e| e.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
         if e.eq_ignore_ascii_case("@all") || e.eq_ignore_ascii_case("all") {
             mentions.all = true;
         } else if e.len() >= 5 && e.bytes().all(|b| b.is_ascii_digit()) {
