@@ -147,9 +147,9 @@ impl Rig {
 }
 
 /// Opens a WXBizMsgCrypt envelope as the platforms' SDKs do: checks `MsgSignature` =
-/// SHA-1 of the sorted token, timestamp, nonce and `Encrypt`; key = base64(EncodingAESKey
-/// + "="), IV = its first 16 bytes, AES-256-CBC, PKCS#7 to 32; then 16 random bytes, the
-/// length (u32, big-endian), the message, the receive id.
+/// SHA-1 of the sorted token, timestamp, nonce and `Encrypt`; key = base64 of the
+/// EncodingAESKey plus `=`, IV = its first 16 bytes, AES-256-CBC, PKCS#7 to 32; then 16
+/// random bytes, the length (u32, big-endian), the message, the receive id.
 fn open_envelope(body: &str, token: &str, aes_key: &str, receive_id: &str) -> String {
     let field = |name: &str| {
         let start = body.find(&format!("<{name}>")).unwrap() + name.len() + 2;
@@ -457,7 +457,8 @@ async fn every_new_event_type_is_normalized_and_can_be_replied_to() {
 "#;
     let rig = Rig::new("api", rules).await;
     // (bot, sample, kind, chat, sender, where the reply goes)
-    let cases: &[(&str, SampleKind, EventKind, Option<&str>, &str, &str)] = &[
+    type Case<'a> = (&'a str, SampleKind, EventKind, Option<&'a str>, &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
         (
             "feishu-demo",
             SampleKind::MemberAdded,

@@ -459,7 +459,7 @@ impl Delivery {
         message: &'m Message,
         deadline_ms: i64,
     ) -> Result<std::borrow::Cow<'m, Message>, SendError> {
-        let Some((kind, url, path)) = media::needs_upload(bot.platform, message)? else {
+        let Some(media::Source { kind, url, path }) = media::needs_upload(bot.platform, message)? else {
             return Ok(std::borrow::Cow::Borrowed(message));
         };
         if self.dry_run {

@@ -103,20 +103,20 @@ fn parsed_event(event: &Event) -> Option<Value> {
 /// A raw payload as a value: JSON parsed; XML as `{field: text}` (nested fields by their
 /// dotted path, a repeated one as a list); anything else as the text.
 pub fn raw_value(raw: &str) -> Value {
-    if raw.trim_start().starts_with('<') {
-        if let Ok(fields) = botgate_core::xml::parse(raw.as_bytes()) {
-            let mut m = serde_json::Map::new();
-            for (k, v) in fields.iter() {
-                match m.get_mut(k) {
-                    Some(Value::Array(items)) => items.push(Value::String(v.to_owned())),
-                    Some(first) => *first = Value::Array(vec![first.take(), Value::String(v.to_owned())]),
-                    None => {
-                        m.insert(k.to_owned(), Value::String(v.to_owned()));
-                    }
+    if raw.trim_start().starts_with('<')
+        && let Ok(fields) = botgate_core::xml::parse(raw.as_bytes())
+    {
+        let mut m = serde_json::Map::new();
+        for (k, v) in fields.iter() {
+            match m.get_mut(k) {
+                Some(Value::Array(items)) => items.push(Value::String(v.to_owned())),
+                Some(first) => *first = Value::Array(vec![first.take(), Value::String(v.to_owned())]),
+                None => {
+                    m.insert(k.to_owned(), Value::String(v.to_owned()));
                 }
             }
-            return Value::Object(m);
         }
+        return Value::Object(m);
     }
     serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
 }

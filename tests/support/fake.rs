@@ -312,7 +312,7 @@ fn multipart_parts(content_type: &str, body: &[u8]) -> Vec<(String, Option<Strin
             head.split(';')
                 .filter_map(|p| p.trim().strip_prefix(&format!("{key}=\"")))
                 .map(|v| {
-                    v.trim_end_matches(|c| c == '"' || c == '\r' || c == '\n')
+                    v.trim_end_matches(['"', '\r', '\n'])
                         .split('"')
                         .next()
                         .unwrap_or("")
@@ -373,9 +373,7 @@ fn media_and_updates(
         .unwrap_or_default();
     let upload = |platform: &str, field: &str, key: String| {
         let parts = multipart_parts(content_type, body);
-        let Some((_, file_name, bytes)) = parts.iter().find(|(n, f, _)| n == field && f.is_some()) else {
-            return None;
-        };
+        let (_, file_name, bytes) = parts.iter().find(|(n, f, _)| n == field && f.is_some())?;
         *fake.inner.lock().unwrap().uploads.entry(platform.into()).or_default() += 1;
         let fields: serde_json::Map<String, Value> = parts
             .iter()

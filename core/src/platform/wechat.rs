@@ -406,34 +406,31 @@ pub fn passive_xml(msg: &Message, to: &str, from: &str, create_time: i64) -> Str
             .collect::<String>()
         )
     };
-    let text: String;
-    let inner: String;
-    match msg {
-        Message::Image { key: Some(k), .. } => {
-            inner = format!("<MediaId>{}</MediaId>", xml::cdata(k));
-            fields.push(("MsgType", XmlValue::Text("image")));
-            fields.push(("Image", XmlValue::Raw(&inner)));
-            return xml::build(&fields);
-        }
+    // (MsgType, the element, its content): an image's MediaId, one news entry, or text.
+    let (msg_type, element, content) = match msg {
+        Message::Image { key: Some(k), .. } => ("image", "Image", format!("<MediaId>{}</MediaId>", xml::cdata(k))),
         Message::Card {
             title,
             text: body,
             buttons,
             ..
-        } if first_link(buttons).is_some() => {
-            inner = news(title, body, first_link(buttons).unwrap_or_default(), "");
-        }
+        } if first_link(buttons).is_some() => (
+            "news",
+            "Articles",
+            news(title, body, first_link(buttons).unwrap_or_default(), ""),
+        ),
         Message::News { articles } if !articles.is_empty() => {
             let a = &articles[0];
-            inner = news(
+            let entry = news(
                 &a.title,
                 a.description.as_deref().unwrap_or_default(),
                 &a.url,
                 a.picurl.as_deref().unwrap_or_default(),
             );
+            ("news", "Articles", entry)
         }
         other => {
-            text = match other {
+            let text = match other {
                 Message::Text { text, .. } => text.clone(),
                 Message::Markdown { title, text, .. } | Message::Card { title, text, .. } if title.is_empty() => {
                     text.clone()
@@ -442,14 +439,18 @@ pub fn passive_xml(msg: &Message, to: &str, from: &str, create_time: i64) -> Str
                 Message::Image { url, .. } | Message::File { url, .. } => url.clone().unwrap_or_default(),
                 Message::News { .. } => String::new(),
             };
-            fields.push(("MsgType", XmlValue::Text("text")));
-            fields.push(("Content", XmlValue::Text(&text)));
-            return xml::build(&fields);
+            ("text", "Content", text)
         }
+    };
+    fields.push(("MsgType", XmlValue::Text(msg_type)));
+    match msg_type {
+        "text" => fields.push((element, XmlValue::Text(&content))),
+        "news" => {
+            fields.push(("ArticleCount", XmlValue::Raw("1")));
+            fields.push((element, XmlValue::Raw(&content)));
+        }
+        _ => fields.push((element, XmlValue::Raw(&content))),
     }
-    fields.push(("MsgType", XmlValue::Text("news")));
-    fields.push(("ArticleCount", XmlValue::Raw("1")));
-    fields.push(("Articles", XmlValue::Raw(&inner)));
     xml::build(&fields)
 }
 

@@ -306,13 +306,17 @@ pub(crate) fn cache_key(bot: &Bot, kind: Kind, bytes: &[u8]) -> String {
     format!("media#{}#{}#{}#{digest}", bot.platform, bot.id, kind.as_str())
 }
 
-/// What of `message` needs uploading for `platform`: the kind, URL and path of an image or
-/// file without a key (`None`: nothing). A platform that takes it by URL gets it as it is;
-/// a local file cannot be sent there.
-pub(crate) fn needs_upload<'m>(
-    platform: Platform,
-    message: &'m Message,
-) -> Result<Option<(Kind, Option<&'m str>, Option<&'m str>)>, SendError> {
+/// An image or file to upload: its kind, and where it is (a URL, a local path).
+pub(crate) struct Source<'m> {
+    pub(crate) kind: Kind,
+    pub(crate) url: Option<&'m str>,
+    pub(crate) path: Option<&'m str>,
+}
+
+/// What of `message` needs uploading for `platform`: an image or file without a key
+/// (`None`: nothing). A platform that takes it by URL gets it as it is; a local file cannot
+/// be sent there.
+pub(crate) fn needs_upload(platform: Platform, message: &Message) -> Result<Option<Source<'_>>, SendError> {
     let (kind, url, path) = match message {
         Message::Image { key: None, url, path } => (Kind::Image, url.as_deref(), path.as_deref()),
         Message::File {
@@ -333,7 +337,7 @@ pub(crate) fn needs_upload<'m>(
             ))),
         };
     }
-    Ok(Some((kind, url, path)))
+    Ok(Some(Source { kind, url, path }))
 }
 
 /// `message` with its image's or file's key set.
