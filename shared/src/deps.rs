@@ -584,6 +584,32 @@ bots:
     }
 
     #[test]
+    fn reply_via_is_for_wechat_and_wecom_and_defaults_per_platform() {
+        let e = run(load_yaml(
+            "bots:\n  x:\n    platform: feishu\n    verification_token: t\n    reply_via: passive\n",
+            &EnvResolver,
+        ))
+        .unwrap_err();
+        let p = &e.problems()[0];
+        assert_eq!((p.path.as_str(), p.line), ("bots.x.reply_via", 5));
+        assert!(p.what.contains("no passive replies"), "{p}");
+        let s = run(load_yaml(
+            "bots:\n  w:\n    platform: wechat\n    token: t\n  c:\n    platform: wecom\n    token: t\n    encoding_aes_key: EFljIXvm9kT++RHoTgMYsmI1iAwk8fkKF1XDkEdS7kE\n    corp_id: ww1\n    reply_via: auto\n",
+            &EnvResolver,
+        ))
+        .unwrap();
+        assert_eq!(s.bots["w"].reply_via, crate::bot::ReplyVia::Passive);
+        assert_eq!(s.bots["c"].reply_via, crate::bot::ReplyVia::Auto);
+        assert!(
+            run(load_yaml(
+                "bots:\n  w:\n    platform: wechat\n    token: t\n    reply_via: sometimes\n",
+                &EnvResolver
+            ))
+            .is_err()
+        );
+    }
+
+    #[test]
     fn sns_and_email_targets_are_checked_with_their_lines() {
         let ok = "targets:\n  pager:\n    type: sns\n    topic_arn: arn:aws:sns:eu-west-1:123456789012:pager\n  mail:\n    type: email\n    from: botgate <alerts@example.com>\n    to: a@example.com, b@example.com\nbots: {}\n";
         let s = run(load_yaml(ok, &EnvResolver)).unwrap();

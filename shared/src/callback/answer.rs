@@ -18,6 +18,11 @@ use crate::store::StoreError;
 use botgate_core::answer::Answer;
 use botgate_core::event::{Event, EventKind, Platform};
 
+/// The longest the state read for an answer may take: with the claim and the enqueue
+/// (800 ms each at worst, `deps::CALLBACK_OPERATION_TIMEOUT`), the callback still answers
+/// within Feishu's 3 s. Past it the callback fails with 503 and the platform retries.
+pub const STATE_READ_BUDGET: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// The index an [`Answered`] from a handler's [`crate::handler::Handler::answer`] carries:
 /// it names no action of the handler's plan (the handler's replies are its own).
 pub const HANDLER_ANSWER: usize = usize::MAX;
@@ -63,7 +68,15 @@ pub async fn compute(
                 event.conversation(),
                 event.sender_id.as_deref().unwrap_or("-"),
             );
-            crate::dispatcher::state_for(store.get(&key, now_ms.div_euclid(1000)).await?, &event.event_id)
+            let read = tokio::time::timeout(STATE_READ_BUDGET, store.get(&key, now_ms.div_euclid(1000)))
+                .await
+                .map_err(|_| {
+                    StoreError::Unavailable(format!(
+                        "reading the conversation state for an answer took over {} ms",
+                        STATE_READ_BUDGET.as_millis()
+                    ))
+                })??;
+            crate::dispatcher::state_for(read, &event.event_id)
         }
         _ => Value::Null,
     };

@@ -496,6 +496,52 @@ mod tests {
         assert!(bad("- when: {}\n  reply: '{{ unclosed'\n").contains("template"));
         assert!(bad("- when: {}\n  forward: {url: 'http://example.com', secret: s}\n").contains("https"));
         assert!(bad("- when: {kind: mesage}\n  ignore: true\n").contains("mesage"));
+        assert!(bad("- when: {kind: card_action}\n  answer: {}\n").contains("an answer needs"));
+        assert!(bad("- when: {action: {nme: approve}}\n  ignore: true\n").contains("nme"));
+        assert!(bad("- when: {}\n  answer: {toast: '{{ x'}\n").contains("answer.toast"));
+        assert!(bad("- when: {}\n  reply: {type: card, text: t, buttons: [{text: b}]}\n").contains("buttons[0]"));
+        assert!(bad("- when: {}\n  reply: {type: image}\n").contains("exactly one of"));
+        assert!(bad("- when: {}\n  update_card: {type: card, text: '{{ x'}\n").contains("update_card.text"));
+    }
+
+    #[test]
+    fn card_presses_match_by_name_option_and_value() {
+        let r = rules(
+            r#"
+- name: approve
+  when: {kind: card_action, action: {name: [approve, ok], value: {service: api, n: 2}}}
+  answer: {toast: "{{ action.name }} {{ action.value.service }}", button: "done"}
+- name: env
+  when: {action: {name: env, option: prod}}
+  update_card: {type: card, title: "Env", text: "{{ action.option }}"}
+"#,
+        );
+        let press = |value: serde_json::Value, option: Option<&str>| {
+            let mut e = Event::new(
+                Platform::Feishu,
+                "e1".into(),
+                "card.action.trigger".into(),
+                EventKind::CardAction,
+                String::new(),
+            );
+            let mut a = botgate_core::event::CardAction::from_value(value);
+            a.option = option.map(str::to_owned);
+            e.action = Some(a);
+            r.plan("b", &e, &Value::Null)
+                .into_iter()
+                .map(|p| p.unwrap())
+                .collect::<Vec<_>>()
+        };
+        let plans = press(serde_json::json!({"name": "ok", "service": "api", "n": "2"}), None);
+        let Action::Answer(a) = &plans[0].actions[0] else {
+            panic!("{plans:?}")
+        };
+        assert_eq!(a.toast.as_ref().unwrap().text, "ok api");
+        assert_eq!(a.button.as_deref(), Some("done"));
+        assert!(press(serde_json::json!({"name": "approve", "service": "db", "n": 2}), None).is_empty());
+        let plans = press(serde_json::json!({"name": "env"}), Some("prod"));
+        assert_eq!(plans[0].source, "env");
+        assert!(press(serde_json::json!({"name": "env"}), Some("dev")).is_empty());
     }
 
     #[test]
