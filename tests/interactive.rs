@@ -92,7 +92,15 @@ struct Rig {
 
 impl Rig {
     async fn new(wechat_reply_via: &str, rules: &str) -> Self {
-        let fake = FakePlatform::for_example().await;
+        Self::on(FakePlatform::for_example().await, wechat_reply_via, rules).await
+    }
+
+    /// The same fake, with other rules (and WeChat's `reply_via`).
+    async fn with_rules(old: Rig, reply_via: &str, rules: &str) -> Rig {
+        Self::on(old.fake, reply_via, rules).await
+    }
+
+    async fn on(fake: FakePlatform, wechat_reply_via: &str, rules: &str) -> Self {
         let yaml = config_yaml(&fake, wechat_reply_via, rules);
         let config = botgate::deps::load_yaml(&yaml, &botgate::config::EnvResolver)
             .await
@@ -329,32 +337,6 @@ async fn a_feishu_card_action_is_answered_in_the_response_and_its_effects_happen
     );
     assert_eq!(rig.fake.delivered_to("forward").len(), 1);
     assert_eq!(rig.fake.delivered_to("feishu-update").len(), 1);
-}
-
-impl Rig {
-    /// The same fake, with other rules (and WeChat's `reply_via`).
-    async fn with_rules(old: Rig, reply_via: &str, rules: &str) -> Rig {
-        let yaml = config_yaml(&old.fake, reply_via, rules);
-        let config = botgate::deps::load_yaml(&yaml, &botgate::config::EnvResolver)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (dispatcher, _) = botgate_tests::dispatcher(
-            config.clone(),
-            botgate::deps::DispatchStores::in_memory(),
-            clock.clone(),
-            botgate::handler::Registry::default(),
-        );
-        let (mut gateway, queue) = botgate_tests::memory_gateway(config.clone(), clock);
-        gateway.state = Some(dispatcher.state.clone());
-        Rig {
-            fake: old.fake,
-            config,
-            gateway,
-            queue,
-            dispatcher,
-        }
-    }
 }
 
 #[tokio::test]

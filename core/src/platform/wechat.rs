@@ -176,31 +176,36 @@ impl Verifier {
     /// verifier accepted): sealed as safe mode requires when the request came encrypted
     /// (`encrypt_type=aes`), plain XML otherwise. `now`: Unix seconds.
     pub fn seal_answer(&self, req: &Request<'_>, reply_xml: &str, now: i64) -> Response {
-        let q = req.query();
-        let safe = q.get("encrypt_type").is_some_and(|t| t.eq_ignore_ascii_case("aes"));
+        let safe = req
+            .query()
+            .get("encrypt_type")
+            .is_some_and(|t| t.eq_ignore_ascii_case("aes"));
         match (&self.cipher, safe) {
-            (Some(cipher), true) => {
-                let nonce = q.get("nonce").unwrap_or_default().to_owned();
-                let body = seal_reply(
-                    cipher,
-                    self.token.expose(),
-                    &self.app_id,
-                    reply_xml,
-                    &now.to_string(),
-                    &nonce,
-                );
-                Response {
-                    status: 200,
-                    content_type: "application/xml".into(),
-                    body,
-                }
-            }
+            (Some(cipher), true) => sealed_response(cipher, self.token.expose(), &self.app_id, req, reply_xml, now),
             _ => Response {
                 status: 200,
                 content_type: "application/xml".into(),
                 body: reply_xml.to_owned(),
             },
         }
+    }
+}
+
+/// The HTTP answer carrying `reply_xml` sealed for `receive_id` (WeChat's AppID, WeCom's
+/// CorpID) with the nonce of `req`, at `now` (Unix seconds).
+pub(crate) fn sealed_response(
+    cipher: &WxCipher,
+    token: &str,
+    receive_id: &str,
+    req: &Request<'_>,
+    reply_xml: &str,
+    now: i64,
+) -> Response {
+    let nonce = req.query().get("nonce").unwrap_or_default().to_owned();
+    Response {
+        status: 200,
+        content_type: "application/xml".into(),
+        body: seal_reply(cipher, token, receive_id, reply_xml, &now.to_string(), &nonce),
     }
 }
 

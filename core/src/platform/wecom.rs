@@ -120,21 +120,7 @@ impl Verifier {
     /// The HTTP answer carrying the passive reply `reply_xml` to `req` (a message this
     /// verifier accepted), sealed with the corp id as WeCom requires. `now`: Unix seconds.
     pub fn seal_answer(&self, req: &Request<'_>, reply_xml: &str, now: i64) -> Response {
-        let q = req.query();
-        let nonce = q.get("nonce").unwrap_or_default().to_owned();
-        let body = super::wechat::seal_reply(
-            &self.cipher,
-            self.token.expose(),
-            &self.corp_id,
-            reply_xml,
-            &now.to_string(),
-            &nonce,
-        );
-        Response {
-            status: 200,
-            content_type: "application/xml".into(),
-            body,
-        }
+        super::wechat::sealed_response(&self.cipher, self.token.expose(), &self.corp_id, req, reply_xml, now)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use botgate_core::Platform;
+use botgate_core::{EventKind, Platform};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -391,42 +391,44 @@ pub struct Notification {
     pub message: Located<MessageSpec>,
 }
 
-/// The kinds of event a rule can match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KindName {
-    /// A message.
-    Message,
-    /// A press on an interactive card (Feishu, WeCom).
-    CardAction,
-    /// A follow / the app was added (WeChat, WeCom).
-    Subscribe,
-    /// An unfollow (WeChat, WeCom).
-    Unsubscribe,
-    /// A custom menu click (WeChat, WeCom, Feishu's bot menu).
-    MenuClick,
-    /// A menu link opened (WeChat, WeCom `VIEW`).
-    MenuView,
-    /// A QR code scanned by a follower (WeChat `SCAN`).
-    Scan,
-    /// A reported location (WeChat, WeCom `LOCATION`).
-    Location,
-    /// Users joined a chat (Feishu).
-    MemberAdded,
-    /// Users left a chat (Feishu).
-    MemberRemoved,
-    /// The bot was added to a chat (Feishu).
-    BotAdded,
-    /// A reaction on a message (Feishu).
-    Reaction,
-    /// A user opened a one-to-one chat with the bot (Feishu).
-    ChatCreated,
-    /// A user entered the app (WeCom `enter_agent`).
-    EnterChat,
-    /// An address-book change (WeCom `change_contact`).
-    ContactChange,
-    /// Anything else (routed by `event_type`).
-    Unknown,
+/// A kind of event a rule can match: one of [`EventKind::ALL`]'s names, strictly (a
+/// misspelt kind is refused, where an event's unknown kind would be `unknown`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindName(pub EventKind);
+
+impl<'de> Deserialize<'de> for KindName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        EventKind::ALL
+            .iter()
+            .find(|k| k.as_str() == name)
+            .map(|k| Self(*k))
+            .ok_or_else(|| {
+                let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                serde::de::Error::custom(format!("unknown kind `{name}`, expected one of {}", names.join(", ")))
+            })
+    }
+}
+
+impl Serialize for KindName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+impl JsonSchema for KindName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "KindName".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        schemars::json_schema!({
+            "description": "The normalized kind of an event (the README's events table).",
+            "type": "string",
+            "enum": names
+        })
+    }
 }
 
 /// One rule: `when` (every field given must match) and what to do.

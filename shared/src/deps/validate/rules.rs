@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use regex::RegexBuilder;
 
 use super::scope::Scope;
-use crate::config::file::{self, ActionItem, AnswerAction, ForwardAction, KindName, NotifyAction, ToastSpec};
+use crate::config::file::{self, ActionItem, AnswerAction, ForwardAction, NotifyAction, ToastSpec};
 use crate::config::{Located, OneOrMany, Scalar};
 use crate::rules::{ActionMatch, ActionSpec, Matcher, Rule, Rules, StateSpec, TextTest};
 use crate::template::{MessageSpec, Templates};
 use botgate_core::answer::ToastKind;
-use botgate_core::event::{EventKind, Platform};
+use botgate_core::event::Platform;
 use botgate_core::secret::Secret;
 
 /// The largest compiled regex (a rule's `when.regex`), in bytes.
@@ -19,27 +19,6 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 fn strings(v: &Option<OneOrMany<Scalar>>) -> Option<Vec<String>> {
     v.as_ref().map(|v| v.to_vec().into_iter().map(|s| s.0).collect())
-}
-
-fn kind(k: KindName) -> EventKind {
-    match k {
-        KindName::Message => EventKind::Message,
-        KindName::CardAction => EventKind::CardAction,
-        KindName::Subscribe => EventKind::Subscribe,
-        KindName::Unsubscribe => EventKind::Unsubscribe,
-        KindName::MenuClick => EventKind::MenuClick,
-        KindName::MenuView => EventKind::MenuView,
-        KindName::Scan => EventKind::Scan,
-        KindName::Location => EventKind::Location,
-        KindName::MemberAdded => EventKind::MemberAdded,
-        KindName::MemberRemoved => EventKind::MemberRemoved,
-        KindName::BotAdded => EventKind::BotAdded,
-        KindName::Reaction => EventKind::Reaction,
-        KindName::ChatCreated => EventKind::ChatCreated,
-        KindName::EnterChat => EventKind::EnterChat,
-        KindName::ContactChange => EventKind::ContactChange,
-        KindName::Unknown => EventKind::Unknown,
-    }
 }
 
 /// Compiles every rule; `bots` are the configured bot ids (a `notify` names one).
@@ -119,7 +98,7 @@ fn when(s: &mut Scope<'_>, path: &str, w: &Located<file::When>, bots: &BTreeMap<
         platform: w.platform.as_ref().map(OneOrMany::to_vec),
         bot: strings(&w.bot),
         event_type: strings(&w.event_type),
-        kind: w.kind.as_ref().map(|k| k.to_vec().into_iter().map(kind).collect()),
+        kind: w.kind.as_ref().map(|k| k.to_vec().into_iter().map(|k| k.0).collect()),
         chat_type: strings(&w.chat_type),
         sender: strings(&w.sender),
         key: strings(&w.key),
