@@ -35,9 +35,13 @@ fn config(kind: Kind, fake: &FakeLongConnection) -> String {
             DINGTALK_APP.0, DINGTALK_APP.1
         ),
     };
+    // A press named `approve` is answered by a rule, over the connection as in a webhook's
+    // response; any other by the bot's card_answer.
     format!(
         "connector: {{ping_interval_ms: 100, silence_timeout_ms: 600, reconnect_max_ms: 200, shutdown_grace_ms: 2000}}\n\
-         delivery: {{dry_run: true}}\nbots:\n  lc:\n{bot}    api_base: {}\n",
+         delivery: {{dry_run: true}}\n\
+         rules:\n  - name: approve\n    when: {{kind: card_action, action: {{name: approve}}}}\n    answer: {{toast: {{type: success, text: \"Approved by {{{{ sender }}}}\"}}}}\n\
+         bots:\n  lc:\n{bot}    api_base: {}\n",
         fake.url
     )
 }
@@ -162,14 +166,22 @@ async fn feishu_events_split_frames_and_card_actions_are_queued_once_and_acknowl
         "m-legacy",
         &json!({"open_id": "ou_op", "open_message_id": "om_old", "open_chat_id": "oc_chat", "action": {"value": {"k": 1}, "tag": "button"}}),
     );
+    // A press a rule answers.
+    fake.feishu_event(
+        "m-approve",
+        &json!({"schema": "2.0", "header": {"event_id": "ev-approve", "event_type": "card.action.trigger", "app_id": FEISHU_APP.0},
+            "event": {"operator": {"open_id": "ou_op"}, "action": {"value": {"name": "approve"}, "tag": "button"},
+                "context": {"open_message_id": "om_card", "open_chat_id": "oc_chat"}}}),
+        1,
+    );
     fake.wait_all_acked(WAIT).await;
-    let ids = wait_queued(&r, &mut seen, 4).await;
+    let ids = wait_queued(&r, &mut seen, 5).await;
     assert_once(&ids);
     assert_eq!(
         ids.iter()
             .map(String::as_str)
             .collect::<std::collections::BTreeSet<_>>(),
-        ["card:m-legacy", "ev-card", "ev-plain", "ev-split"]
+        ["card:m-legacy", "ev-approve", "ev-card", "ev-plain", "ev-split"]
             .into_iter()
             .collect()
     );
@@ -183,6 +195,12 @@ async fn feishu_events_split_frames_and_card_actions_are_queued_once_and_acknowl
         card.data.as_deref(),
         Some(r#"{"toast":{"content":"Noted","type":"success"}}"#),
         "a card action is answered with the bot's card_answer"
+    );
+    let approve = acked.iter().find(|a| a.id == "m-approve").unwrap();
+    assert_eq!(
+        approve.data.as_deref(),
+        Some(r#"{"toast":{"content":"Approved by ou_op","type":"success"}}"#),
+        "a press a rule answers gets the rule's answer, as over a webhook"
     );
     assert!(acked.iter().find(|a| a.id == "m-plain").unwrap().data.is_none());
     tokio::time::sleep(Duration::from_millis(1200)).await;

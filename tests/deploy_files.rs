@@ -124,3 +124,52 @@ fn the_connector_policy_allows_the_claim_and_the_enqueue() {
     }
     assert!(!policy.contains("Resource: \"*\""), "no wildcard resource:\n{policy}");
 }
+
+/// `sam build` runs `make build-<Function>` for each function (BuildMethod: makefile): the
+/// Makefile has that target for every function of the template, maps it to a binary the
+/// workspace builds, and the `lambda` target builds that binary.
+#[test]
+fn every_function_of_the_template_has_its_makefile_build_target() {
+    let template = read("template.yaml");
+    let makefile = read("Makefile");
+    let lines: Vec<&str> = template.lines().collect();
+    let functions: Vec<&str> = lines
+        .windows(2)
+        .filter(|w| w[1].trim() == "Type: AWS::Serverless::Function")
+        .map(|w| w[0].trim().trim_end_matches(':'))
+        .collect();
+    assert_eq!(functions.len(), 3, "{functions:?}");
+    let bins = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("LAMBDA_BINS := "))
+        .expect("LAMBDA_BINS in the Makefile");
+    for function in functions {
+        let block: String = template
+            .split(&format!("\n  {function}:\n"))
+            .nth(1)
+            .unwrap()
+            .lines()
+            .take_while(|l| l.is_empty() || l.starts_with("    "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(block.contains("BuildMethod: makefile"), "{function}");
+        let bin = makefile
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("build-{function}: BIN := ")))
+            .unwrap_or_else(|| panic!("no build-{function} in the Makefile"));
+        assert!(bins.split(' ').any(|b| b == bin), "{bin} is not in LAMBDA_BINS");
+        assert!(
+            root().join(format!("functions/{bin}/Cargo.toml")).exists(),
+            "no crate for {bin}"
+        );
+        assert!(
+            makefile.lines().any(|l| l.ends_with(": lambda")
+                && l.split(':')
+                    .next()
+                    .unwrap()
+                    .split(' ')
+                    .any(|t| t == format!("build-{function}"))),
+            "build-{function} is not a rule that builds the functions"
+        );
+    }
+}

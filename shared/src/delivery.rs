@@ -348,6 +348,11 @@ impl Delivery {
         deadline_ms: i64,
     ) -> Result<Sent, SendError> {
         let message = self.with_media(bot, message, deadline_ms).await?;
+        if message.is_interactive() && matches!(bot.platform, Platform::Wechat | Platform::Dingtalk) {
+            tracing::info!(bot = %bot.id, platform = %bot.platform, outcome = "degraded",
+                "card: {} has no action buttons; they go as {}", bot.platform,
+                if bot.platform == Platform::Dingtalk { "message links that send their label" } else { "nothing (the card's first link stays)" });
+        }
         let mut call = Call {
             bot,
             base: self.urls.for_bot(bot),
