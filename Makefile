@@ -15,7 +15,8 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 run: ## run the gateway and dispatcher locally on the example configuration (in memory, dry run)
-	cargo run -q -p botgate-cli -- serve --config $(CONFIG) --listen $(LISTEN)
+	@# --bin, not -p: the workspace's features, as `make test` builds them, so one does not rebuild the other
+	cargo run -q --bin botgate -- serve --config $(CONFIG) --listen $(LISTEN)
 
 test: venv ## run every test (starts moto itself for the DynamoDB/SQS tests)
 	@if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --workspace --no-fail-fast \
