@@ -42,12 +42,7 @@ LAMBDA_BINS := callback dispatcher scheduler
 LAMBDA_GLIBC := 2.34
 lambda: venv-deploy ## build the Lambda functions (release) into target/lambda/<name>/bootstrap
 	cargo lambda build --release --compiler cargo $(addprefix --bin ,$(LAMBDA_BINS))
-	@for b in $(LAMBDA_BINS); do \
-	  need=$$(objdump -T target/lambda/$$b/bootstrap | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1); \
-	  if [ "$$(printf '%s\n%s\n' "$$need" "$(LAMBDA_GLIBC)" | sort -V | tail -1)" != "$(LAMBDA_GLIBC)" ]; then \
-	    echo "$$b needs glibc $$need; Lambda's provided.al2023 has $(LAMBDA_GLIBC): build on an older system or with zig (drop --compiler cargo)" >&2; exit 1; fi; \
-	  echo "$$b: $$(du -k target/lambda/$$b/bootstrap | cut -f1) KiB, needs glibc $$need (runtime has $(LAMBDA_GLIBC))"; \
-	done
+	scripts/lambda-glibc.sh $(LAMBDA_GLIBC) $(LAMBDA_BINS)
 
 # What `sam build` runs for each function (BuildMethod: makefile, built in source).
 build-CallbackFunction: BIN := callback

@@ -56,6 +56,17 @@ impl Platform {
             Self::Wecom => "wecom",
         }
     }
+
+    /// What a card's action buttons and selects become on a platform whose app messages
+    /// cannot carry them (the renderers in `platform/dingtalk.rs` and `platform/wechat.rs`);
+    /// `None` where they are sent as they are.
+    pub fn card_actions_degrade_to(self) -> Option<&'static str> {
+        match self {
+            Self::Feishu | Self::Wecom => None,
+            Self::Dingtalk => Some("message links that send their label"),
+            Self::Wechat => Some("nothing (the card's first link stays)"),
+        }
+    }
 }
 
 impl fmt::Display for Platform {

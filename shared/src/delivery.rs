@@ -348,10 +348,18 @@ impl Delivery {
         deadline_ms: i64,
     ) -> Result<Sent, SendError> {
         let message = self.with_media(bot, message, deadline_ms).await?;
-        if message.is_interactive() && matches!(bot.platform, Platform::Wechat | Platform::Dingtalk) {
-            tracing::info!(bot = %bot.id, platform = %bot.platform, outcome = "degraded",
-                "card: {} has no action buttons; they go as {}", bot.platform,
-                if bot.platform == Platform::Dingtalk { "message links that send their label" } else { "nothing (the card's first link stays)" });
+        if let Some(instead) = bot
+            .platform
+            .card_actions_degrade_to()
+            .filter(|_| message.is_interactive())
+        {
+            tracing::info!(
+                bot = %bot.id,
+                platform = %bot.platform,
+                outcome = "degraded",
+                "card: {} has no action buttons; they go as {instead}",
+                bot.platform
+            );
         }
         let mut call = Call {
             bot,
